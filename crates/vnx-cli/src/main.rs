@@ -1,0 +1,2 @@
+//! The `vnx` binary.
+fn main() {}
