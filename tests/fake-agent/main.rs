@@ -1,0 +1,2 @@
+//! Scripted fake agent (placeholder until the lanes work lands; prints nothing).
+fn main() {}
