@@ -1,0 +1,64 @@
+//! Agent CLI adapters for vnx: the part of a dispatch that knows each CLI.
+//!
+//! - **Request → invocation.** A provider-neutral [`DispatchRequest`] and a
+//!   [`Provider`] (from `[providers.<name>]` in `vnx.toml`, see [`ProviderConfig`])
+//!   become an [`Invocation`]: program, argv array, environment to set and to
+//!   remove, stdin bytes. The prompt always travels on stdin (or the tmux
+//!   lane's terminal), never in argv.
+//! - **Auth guard.** [`check_auth`] refuses claude in subscription billing mode
+//!   when an API key is in the environment; [`env_to_remove`] lists what no
+//!   worker may inherit; [`api_key_source_warning`] flags a run that billed an
+//!   API account anyway; [`redact`] masks secrets before anything is written.
+//! - **Parsers.** One pure, incremental [`StreamParser`] per output format
+//!   ([`parser_for`]): claude `stream-json`, codex `exec --json`, gemini
+//!   `stream-json`, the claude interactive transcript, and plain text. Each emits
+//!   normalized [`AgentEvent`]s and ends in an [`Outcome`] classified from the
+//!   final event, not the exit code.
+//! - **Versions.** [`check_version`] compares `--version` output with the
+//!   tested range of each CLI ([`CLAUDE_VERSIONS`], [`CODEX_VERSIONS`],
+//!   [`GEMINI_VERSIONS`]).
+//!
+//! Architecture invariant: this crate spawns no process, reads no environment
+//! and no file at run time, and has no async runtime. Callers pass the
+//! environment in and feed output lines to the parsers.
+//!
+//! Units: durations in milliseconds, money in integer micro-USD (1 USD =
+//! 1 000 000), tokens as integers in [`vnx_types::Usage`]'s convention (input
+//! excludes cache reads and writes).
+
+mod auth;
+mod config;
+mod event;
+mod invocation;
+mod money;
+mod outcome;
+mod parse;
+mod price;
+mod request;
+mod secrets;
+mod version;
+
+pub use auth::{
+    AuthError, CLAUDE_API_BILLING_VARS, CLAUDE_SESSION_VARS, api_key_source_warning, check_auth,
+    env_to_remove,
+};
+pub use config::{
+    ConfigError, OutputFormat, Provider, ProviderConfig, ProviderKind, ProvidersConfig,
+};
+pub use event::{AgentEvent, FinalInfo, RateLimit, ToolCall};
+pub use invocation::{
+    BuildError, CLAUDE_READ_TOOLS, CLAUDE_WRITE_TOOLS, Invocation, build_invocation,
+};
+pub use money::{MICROS_PER_USD, decimal_usd_to_micros, format_usd, usd_to_micros};
+pub use outcome::{EndCause, Exit, MAX_ERROR_CHARS, Outcome, ProcessEnd};
+pub use parse::{
+    ClaudeStreamParser, ClaudeTranscriptParser, CodexJsonParser, GeminiStreamParser, ParseContext,
+    StreamParser, TextParser, class_of_error_text, class_of_status, http_status_in, parser_for,
+};
+pub use price::{BUILTIN_PRICES_TOML, Cost, ModelPrice, PriceTable};
+pub use request::{DispatchRequest, PermissionProfile};
+pub use secrets::{MASK, redact};
+pub use version::{
+    CLAUDE_VERSIONS, CODEX_VERSIONS, CliVersion, GEMINI_VERSIONS, VersionCheck, VersionRange,
+    check_version, parse_version, tested_range,
+};

@@ -1,0 +1,240 @@
+//! Parser for the claude interactive session transcript
+//! (`$HOME/.claude/projects/<cwd with / replaced by ->/<session-id>.jsonl`,
+//! Claude Code 2.1.x), read by the tmux lane while the session runs.
+//!
+//! Each content block of an assistant message is its own `assistant` line
+//! carrying the same `message.id` and `message.usage`, so usage is
+//! deduplicated by message id. A turn ends with a `system` line of subtype
+//! `turn_duration`; `cost-state` lines carry the session's cost so far.
+//! Session bookkeeping lines (`mode`, `attachment`, `file-history-snapshot`…)
+//! are known and produce no events.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+use vnx_types::{CostSource, OutcomeClass, Usage};
+
+use super::claude::{content_events, tool_results, usage_of, value_text};
+use super::{
+    Acc, Line, ParseContext, StreamParser, class_of_error_text, estimate, http_status_in, str_of,
+    type_of, u64_of, unknown,
+};
+use crate::event::{AgentEvent, FinalInfo};
+use crate::money::usd_to_micros;
+use crate::outcome::{Outcome, ProcessEnd};
+use crate::price::Cost;
+use crate::redact;
+
+/// Line types that are session bookkeeping, not agent activity.
+const BOOKKEEPING: [&str; 10] = [
+    "mode",
+    "permission-mode",
+    "atis-latch",
+    "file-history-snapshot",
+    "attachment",
+    "last-prompt",
+    "summary",
+    "custom-title",
+    "queue-operation",
+    "progress",
+];
+
+/// Parser for the claude interactive transcript.
+#[derive(Debug, Clone)]
+pub struct ClaudeTranscriptParser {
+    acc: Acc,
+    ctx: ParseContext,
+    message_usage: BTreeMap<String, Usage>,
+    /// An API error message seen in the current turn.
+    turn_error: Option<String>,
+    /// Text of the current turn's assistant messages.
+    turn_text: Vec<String>,
+}
+
+impl ClaudeTranscriptParser {
+    /// A parser for one session transcript.
+    pub fn new(ctx: ParseContext) -> Self {
+        ClaudeTranscriptParser {
+            acc: Acc::default(),
+            ctx,
+            message_usage: BTreeMap::new(),
+            turn_error: None,
+            turn_text: Vec::new(),
+        }
+    }
+
+    fn handle(&mut self, map: Map<String, Value>) -> Vec<AgentEvent> {
+        let kind = type_of(&map).to_owned();
+        let mut events = Vec::new();
+        if self.acc.session_id.is_none() || self.acc.cli_version.is_none() {
+            let session_id = str_of(&map, "sessionId").or_else(|| str_of(&map, "session_id"));
+            let cli_version = str_of(&map, "version");
+            if (session_id.is_some() && self.acc.session_id.is_none())
+                || (cli_version.is_some() && self.acc.cli_version.is_none())
+            {
+                events.push(AgentEvent::Init {
+                    session_id,
+                    model: None,
+                    cli_version,
+                    api_key_source: None,
+                    tools: Vec::new(),
+                });
+            }
+        }
+        match kind.as_str() {
+            "assistant" => events.extend(self.assistant(&map)),
+            "user" => {
+                let results = tool_results(&map);
+                if results.is_empty() && map.get("toolUseResult").is_none() {
+                    // A new human prompt starts a new turn.
+                    self.turn_error = None;
+                    self.turn_text.clear();
+                }
+                events.extend(results);
+            }
+            "system" => events.extend(self.system(map)),
+            "cost-state" => {
+                if let Some(micros) = map
+                    .get("totalCostUSD")
+                    .and_then(Value::as_f64)
+                    .and_then(usd_to_micros)
+                {
+                    self.acc.reported_cost = Some(micros);
+                }
+            }
+            k if BOOKKEEPING.contains(&k) => {}
+            _ => events.push(unknown(kind, map)),
+        }
+        events
+    }
+
+    fn assistant(&mut self, map: &Map<String, Value>) -> Vec<AgentEvent> {
+        let Some(message) = map.get("message").and_then(Value::as_object) else {
+            return Vec::new();
+        };
+        let is_api_error = map
+            .get("isApiErrorMessage")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let mut events = Vec::new();
+        if is_api_error {
+            let text = message.get("content").map(value_text).unwrap_or_default();
+            let text = redact(&match str_of(map, "error") {
+                Some(kind) => format!("{kind}: {text}"),
+                None => text,
+            });
+            self.turn_error = Some(text.clone());
+            events.push(AgentEvent::Error {
+                http_status: http_status_in(&text),
+                message: text,
+            });
+            return events;
+        }
+        if let Some(model) = str_of(message, "model").filter(|m| m != "<synthetic>")
+            && self.acc.model.as_deref() != Some(model.as_str())
+        {
+            events.push(AgentEvent::Init {
+                session_id: None,
+                model: Some(model),
+                cli_version: None,
+                api_key_source: None,
+                tools: Vec::new(),
+            });
+        }
+        let content = content_events(message);
+        for event in &content {
+            if let AgentEvent::Text { text } = event {
+                self.turn_text.push(text.clone());
+            }
+        }
+        events.extend(content);
+        if let (Some(id), Some(usage)) = (
+            message.get("id").and_then(Value::as_str),
+            message.get("usage").and_then(Value::as_object),
+        ) {
+            self.message_usage.insert(id.to_owned(), usage_of(usage));
+            let total = self
+                .message_usage
+                .values()
+                .fold(Usage::default(), |acc, u| acc.plus(u));
+            events.push(AgentEvent::Usage { total });
+        }
+        events
+    }
+
+    fn system(&mut self, map: Map<String, Value>) -> Vec<AgentEvent> {
+        match map.get("subtype").and_then(Value::as_str) {
+            Some("turn_duration") => {
+                self.acc.turns += 1;
+                let ms = u64_of(map.get("durationMs"));
+                if let Some(ms) = ms {
+                    self.acc.duration_ms =
+                        Some(self.acc.duration_ms.unwrap_or(0).saturating_add(ms));
+                }
+                if !self.turn_text.is_empty() {
+                    self.acc.final_text = Some(self.turn_text.join("\n"));
+                }
+                let (class, error, http_status) = match &self.turn_error {
+                    None => (OutcomeClass::Success, None, None),
+                    Some(text) => (
+                        class_of_error_text(text),
+                        Some(text.clone()),
+                        http_status_in(text),
+                    ),
+                };
+                vec![AgentEvent::Final(FinalInfo {
+                    class,
+                    status: "turn_duration".to_owned(),
+                    http_status,
+                    error,
+                    stop_reason: None,
+                })]
+            }
+            Some("api_error") => {
+                let text = redact(
+                    &map.get("error")
+                        .map_or_else(|| "api error".to_owned(), value_text),
+                );
+                vec![AgentEvent::ApiRetry {
+                    attempt: u64_of(map.get("retryAttempt")),
+                    max_retries: u64_of(map.get("maxRetries")),
+                    delay_ms: u64_of(map.get("retryInMs")),
+                    http_status: http_status_in(&text),
+                    error: Some(text),
+                }]
+            }
+            other => {
+                let raw_type = format!("system/{}", other.unwrap_or(""));
+                vec![unknown(raw_type, map)]
+            }
+        }
+    }
+}
+
+impl StreamParser for ClaudeTranscriptParser {
+    fn feed_line(&mut self, line: &[u8]) -> Vec<AgentEvent> {
+        let events = match self.acc.decode(line) {
+            Line::Blank => return Vec::new(),
+            Line::Bad(event) => return vec![event],
+            Line::Object(map) => self.handle(map),
+        };
+        self.acc.observe(&events);
+        events
+    }
+
+    /// True once a turn has ended (`system/turn_duration`).
+    fn saw_final(&self) -> bool {
+        self.acc.final_info.is_some()
+    }
+
+    fn finish(&mut self, end: &ProcessEnd) -> Outcome {
+        let cost = match self.acc.reported_cost {
+            Some(micros) => Cost {
+                usd_micros: micros,
+                source: CostSource::Reported,
+            },
+            None => estimate(&self.ctx.prices, self.acc.model.as_deref(), &self.acc.usage),
+        };
+        self.acc.outcome(end, cost, Some(self.ctx.prices.version))
+    }
+}
