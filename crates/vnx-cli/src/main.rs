@@ -1,2 +1,58 @@
-//! The `vnx` binary.
-fn main() {}
+//! The `vnx` binary: the only crate that prints and chooses exit codes.
+//!
+//! Exit codes: 0 success; 1 a verification or gate found a problem; 2 usage,
+//! configuration or I/O error.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod ledger_cmd;
+mod locate;
+mod term;
+
+/// vnx: governed dispatches of coding-agent CLIs, with a tamper-evident receipt ledger.
+#[derive(Debug, Parser)]
+#[command(name = "vnx", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Append to, read, repair and checkpoint the receipt ledger.
+    Ledger {
+        #[command(subcommand)]
+        command: ledger_cmd::LedgerCommand,
+    },
+    /// Verify ledger segments: hashes, chain links, canonical form, schema.
+    ///
+    /// Exit 0 when everything verifies, 1 when something is wrong (each problem
+    /// is printed with its segment, line, seq and reason), 2 on usage or I/O errors.
+    VerifyLedger(ledger_cmd::VerifyArgs),
+}
+
+/// What a command reports back to `main`.
+pub enum Outcome {
+    /// Everything fine: exit 0.
+    Ok,
+    /// The command ran and found a problem: exit 1.
+    Problems,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Ledger { command } => ledger_cmd::run(command),
+        Command::VerifyLedger(args) => ledger_cmd::verify(&args),
+    };
+    match result {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Problems) => ExitCode::from(1),
+        Err(err) => {
+            eprintln!("error: {}", term::escape(&format!("{err:#}")));
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,417 @@
+//! `vnx ledger …` and `vnx verify-ledger`.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use serde_json::json;
+use vnx_ledger::read::{StoredRecord, read_segment, segment_paths};
+use vnx_ledger::{Checkpoint, Ledger, NewRecord, Report, Severity, VerifyOptions, verify_paths};
+
+use crate::Outcome;
+use crate::locate::{default_segment, locate_ledger};
+use crate::term::{escape, usd};
+
+/// `vnx ledger` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Append records read from stdin: one `{"kind":…,"body":…}` object, or many as NDJSON.
+    ///
+    /// All records are validated first and appended under one lock with one
+    /// sync; if any is invalid, nothing is appended.
+    Append {
+        #[command(flatten)]
+        at: LedgerArg,
+        /// Segment file name (default: `<writer>--<branch>.ndjson` for this machine and branch).
+        #[arg(long)]
+        segment: Option<String>,
+        /// Print what was appended as NDJSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print every record readably.
+    Show {
+        #[command(flatten)]
+        at: LedgerArg,
+        /// Print the raw stored lines instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the last records, across segments, by time.
+    Tail {
+        #[command(flatten)]
+        at: LedgerArg,
+        /// How many records.
+        #[arg(short = 'n', long, default_value_t = 10)]
+        lines: usize,
+        /// Print the raw stored lines instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move a torn last line (left by a crash mid-append) to a quarantine file
+    /// beside the segment and record the repair.
+    Repair {
+        /// The segment file to repair.
+        segment: PathBuf,
+    },
+    /// Write each segment's size and head hash, to detect truncation or
+    /// rollback later with `vnx verify-ledger --checkpoint FILE`.
+    Checkpoint {
+        #[command(flatten)]
+        at: LedgerArg,
+        /// Write the checkpoint here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// The `--ledger` option.
+#[derive(Debug, Args)]
+pub struct LedgerArg {
+    /// Ledger directory or segment file (default: `ledger/` at the repository root).
+    #[arg(long, value_name = "PATH")]
+    ledger: Option<PathBuf>,
+}
+
+/// Arguments of `vnx verify-ledger`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Ledger directories or segment files (default: `ledger/` at the repository root).
+    paths: Vec<PathBuf>,
+    /// Print a machine-readable JSON report.
+    #[arg(long)]
+    json: bool,
+    /// Treat warnings (foreign files, unbound segments, orphaned dispatches) as failures.
+    #[arg(long)]
+    strict: bool,
+    /// Also fail if any segment was truncated, rewritten or removed behind this checkpoint.
+    #[arg(long, value_name = "FILE")]
+    checkpoint: Option<PathBuf>,
+    /// Verify only records appended after the checkpoint (needs --checkpoint).
+    #[arg(long, requires = "checkpoint")]
+    since_checkpoint: bool,
+}
+
+/// Runs a `vnx ledger` subcommand.
+pub fn run(command: LedgerCommand) -> Result<Outcome> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    match command {
+        LedgerCommand::Append { at, segment, json } => append(&at, segment, json, &cwd),
+        LedgerCommand::Show { at, json } => show(&at, json, None, &cwd),
+        LedgerCommand::Tail { at, lines, json } => show(&at, json, Some(lines), &cwd),
+        LedgerCommand::Repair { segment } => repair(&segment),
+        LedgerCommand::Checkpoint { at, out } => checkpoint(&at, out.as_deref(), &cwd),
+    }
+}
+
+fn append(at: &LedgerArg, segment: Option<String>, json: bool, cwd: &Path) -> Result<Outcome> {
+    let location = locate_ledger(at.ledger.as_deref(), cwd);
+    let segment = segment
+        .or(location.segment)
+        .unwrap_or_else(|| default_segment(cwd));
+    let mut records = Vec::new();
+    let stdin = std::io::stdin();
+    let mut line_no = 0usize;
+    for line in stdin.lock().split(b'\n') {
+        let line = line.context("cannot read stdin")?;
+        line_no += 1;
+        let text = std::str::from_utf8(&line).map_err(|e| {
+            anyhow::anyhow!("stdin line {line_no}: not valid UTF-8 ({e}). Nothing was appended")
+        })?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        let record = NewRecord::from_input(text).map_err(|reason| {
+            anyhow::anyhow!("stdin line {line_no}: {reason}. Nothing was appended")
+        })?;
+        records.push(record);
+    }
+    if records.is_empty() {
+        bail!("no records on stdin: pipe one {{\"kind\":…,\"body\":…}} object, or many as NDJSON");
+    }
+    let existed = location.dir.join(vnx_ledger::store::MANIFEST_FILE).exists();
+    let ledger = Ledger::open_or_create(&location.dir)?;
+    if !existed {
+        eprintln!(
+            "created ledger {} (id {})",
+            location.dir.display(),
+            ledger.ledger_id()
+        );
+    }
+    let appended = ledger.append(&segment, &records)?;
+    let mut out = std::io::stdout().lock();
+    for a in &appended {
+        if json {
+            writeln!(
+                out,
+                "{}",
+                json!({"segment": segment, "seq": a.seq, "hash": a.hash})
+            )?;
+        } else {
+            writeln!(
+                out,
+                "appended seq {} to {} ({})",
+                a.seq,
+                segment,
+                &a.hash[..16]
+            )?;
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+fn segments_of(at: &LedgerArg, cwd: &Path) -> Result<Vec<PathBuf>> {
+    let location = locate_ledger(at.ledger.as_deref(), cwd);
+    if let Some(segment) = location.segment {
+        return Ok(vec![location.dir.join(segment)]);
+    }
+    if !location.dir.is_dir() {
+        return Err(vnx_ledger::LedgerError::NoLedger { path: location.dir }.into());
+    }
+    Ok(segment_paths(&location.dir)?)
+}
+
+fn show(at: &LedgerArg, json: bool, last: Option<usize>, cwd: &Path) -> Result<Outcome> {
+    let mut records: Vec<StoredRecord> = Vec::new();
+    let mut unreadable = 0usize;
+    for path in segments_of(at, cwd)? {
+        for item in read_segment(&path)? {
+            match item {
+                Ok(r) => records.push(r),
+                Err(u) => {
+                    unreadable += 1;
+                    eprintln!("warning: {}:{}: {}", u.path.display(), u.line, u.reason);
+                }
+            }
+        }
+    }
+    if let Some(n) = last {
+        records.sort_by(|a, b| a.ts.cmp(&b.ts).then(a.seq.cmp(&b.seq)));
+        let skip = records.len().saturating_sub(n);
+        records.drain(..skip);
+    }
+    let mut out = std::io::stdout().lock();
+    for r in &records {
+        if json {
+            writeln!(out, "{}", r.raw)?;
+        } else {
+            let segment = r
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "{} {:<24} {}#{} {} {}",
+                r.ts,
+                r.kind,
+                segment,
+                r.seq,
+                &r.hash[..12],
+                escape(&summary(r))
+            )?;
+        }
+    }
+    if unreadable > 0 {
+        eprintln!("{unreadable} line(s) could not be read; run `vnx verify-ledger` for details");
+    }
+    Ok(Outcome::Ok)
+}
+
+/// One-line summary of a record's body.
+fn summary(r: &StoredRecord) -> String {
+    let b = &r.body;
+    let s = |k: &str| b.get(k).and_then(|v| v.as_str()).unwrap_or("-").to_owned();
+    let n = |k: &str| b.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+    match r.kind.as_str() {
+        "dispatch.receipt" => {
+            let usage = b.get("usage");
+            let tokens: u64 = [
+                "input_tokens",
+                "output_tokens",
+                "cache_read_tokens",
+                "cache_write_tokens",
+            ]
+            .iter()
+            .filter_map(|k| {
+                usage
+                    .and_then(|u| u.get(*k))
+                    .and_then(serde_json::Value::as_u64)
+            })
+            .sum();
+            format!(
+                "{} {} {}/{} {} tokens {} {} ms",
+                s("dispatch_id"),
+                s("status"),
+                s("provider"),
+                s("model"),
+                tokens,
+                usd(n("cost_usd_micros")),
+                n("duration_ms")
+            )
+        }
+        "dispatch.started" => format!(
+            "{} {}/{} lane {}",
+            s("dispatch_id"),
+            s("provider"),
+            s("model"),
+            s("lane")
+        ),
+        "note" => s("text"),
+        "repair" => format!(
+            "{} torn bytes moved to {}",
+            n("torn_bytes"),
+            s("quarantine")
+        ),
+        "segment.genesis" => format!("ledger {} segment {}", s("ledger_id"), s("segment")),
+        _ => {
+            let text = b.to_string();
+            if text.len() > 120 {
+                format!("{}…", &text[..text.floor_char_boundary(120)])
+            } else {
+                text
+            }
+        }
+    }
+}
+
+fn repair(segment: &Path) -> Result<Outcome> {
+    let location = locate_ledger(Some(segment), Path::new("."));
+    let Some(name) = location.segment else {
+        bail!(
+            "{} is not a segment file; pass the .ndjson file to repair",
+            segment.display()
+        );
+    };
+    let ledger = Ledger::open(&location.dir)?;
+    let outcome = ledger.repair(&name)?;
+    println!(
+        "moved {} torn byte(s) to {}; recorded the repair as seq {}",
+        outcome.torn_bytes,
+        outcome.quarantine.display(),
+        outcome
+            .record
+            .map_or_else(|| "-".into(), |r| r.seq.to_string())
+    );
+    Ok(Outcome::Ok)
+}
+
+fn checkpoint(at: &LedgerArg, out: Option<&Path>, cwd: &Path) -> Result<Outcome> {
+    let location = locate_ledger(at.ledger.as_deref(), cwd);
+    if location.segment.is_some() {
+        bail!("--ledger must name the ledger directory for a checkpoint, not one segment");
+    }
+    let (cp, report) = vnx_ledger::take_checkpoint(&location.dir)?;
+    let Some(cp) = cp else {
+        print_report(&report);
+        eprintln!("no checkpoint written: the ledger does not verify");
+        return Ok(Outcome::Problems);
+    };
+    let bytes = cp.to_bytes();
+    match out {
+        Some(path) => {
+            std::fs::write(path, &bytes)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!(
+                "checkpoint of {} segment(s) written to {}",
+                cp.segments.len(),
+                path.display()
+            );
+        }
+        None => std::io::stdout().write_all(&bytes)?,
+    }
+    Ok(Outcome::Ok)
+}
+
+/// Runs `vnx verify-ledger`.
+pub fn verify(args: &VerifyArgs) -> Result<Outcome> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let paths = if args.paths.is_empty() {
+        vec![locate_ledger(None, &cwd).dir]
+    } else {
+        args.paths.clone()
+    };
+    let checkpoint = args
+        .checkpoint
+        .as_deref()
+        .map(Checkpoint::read)
+        .transpose()?;
+    let options = VerifyOptions {
+        strict: args.strict,
+        checkpoint,
+        since_checkpoint: args.since_checkpoint,
+        threads: 0,
+    };
+    let report = verify_paths(&paths, &options)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report);
+    }
+    Ok(if report.ok {
+        Outcome::Ok
+    } else {
+        Outcome::Problems
+    })
+}
+
+fn print_report(report: &Report) {
+    let mut out = std::io::stdout().lock();
+    let (mut errors, mut warnings) = (0usize, 0usize);
+    for segment in &report.segments {
+        if segment.findings.is_empty() {
+            let _ = writeln!(
+                out,
+                "ok   {}: {} records, head seq {} {}",
+                segment.path.display(),
+                segment.records,
+                segment
+                    .head_seq
+                    .map_or_else(|| "-".into(), |s| s.to_string()),
+                segment.head_hash.as_deref().map_or("-", |h| &h[..16])
+            );
+        }
+    }
+    for f in report.all_findings() {
+        let tag = match f.severity {
+            Severity::Error => {
+                errors += 1;
+                "FAIL"
+            }
+            Severity::Warning => {
+                warnings += 1;
+                "warn"
+            }
+        };
+        let line = if f.line == 0 {
+            String::new()
+        } else {
+            format!(":{}", f.line)
+        };
+        let seq = f.seq.map_or_else(String::new, |s| format!(" (seq {s})"));
+        let _ = writeln!(
+            out,
+            "{tag} {}{line}{seq}: {}: {}",
+            f.path.display(),
+            f.reason.label(),
+            escape(&f.detail)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{}: {} segment(s), {} record(s), {errors} error(s), {warnings} warning(s){}",
+        if report.ok {
+            "verified"
+        } else {
+            "NOT VERIFIED"
+        },
+        report.segments.len(),
+        report.records(),
+        if report.strict && warnings > 0 {
+            " (--strict: warnings fail)"
+        } else {
+            ""
+        }
+    );
+}
