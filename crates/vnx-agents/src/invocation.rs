@@ -144,7 +144,7 @@ where
         .or_else(|| provider.config.default_model.clone());
     match provider.kind {
         ProviderKind::Claude if req.lane == Lane::Tmux => {
-            claude_tmux(&mut inv, req, model.as_deref())?
+            claude_tmux(&mut inv, req, model.as_deref())?;
         }
         ProviderKind::Claude => claude_headless(&mut inv, req, model.as_deref()),
         _ if req.lane == Lane::Tmux => {
@@ -155,7 +155,9 @@ where
         }
         ProviderKind::Codex => codex(&mut inv, req, model.as_deref()),
         ProviderKind::Gemini => gemini(&mut inv, req, model.as_deref()),
-        ProviderKind::Command => command(&mut inv, provider, req, model.as_deref())?,
+        ProviderKind::Command => {
+            command(&mut inv, provider, req, model.as_deref())?;
+        }
     }
     if provider.kind != ProviderKind::Command {
         inv.args.extend(provider.config.extra_args.iter().cloned());

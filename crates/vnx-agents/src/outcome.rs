@@ -29,10 +29,17 @@ pub enum EndCause {
     TimedOut,
     /// The user interrupted the dispatch (Ctrl-C, SIGTERM to vnx).
     Interrupted,
+    /// vnx stopped it because its output broke the protocol (the observer aborted).
+    Aborted,
 }
 
 /// What the exec layer observed when the worker process ended; input to
 /// [`crate::StreamParser::finish`].
+///
+/// From `vnx-exec`'s `RunReport`: `exit` ← `exit` (`Unknown` → `NotCollected`);
+/// `cause` ← `ended_by` (`TimedOut` → `TimedOut`, `Interrupted` → `Interrupted`,
+/// `Aborted` → `Aborted`, `Finished`/`Exited` → `Exited`); `oversize_lines`,
+/// `stderr_tail` (lossy UTF-8) and `wall_ms` ← `duration_ms` as they are.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProcessEnd {
     /// Exit status.

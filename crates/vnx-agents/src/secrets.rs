@@ -30,6 +30,12 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             r#""([A-Za-z0-9_]*(?i:_KEY|_TOKEN|_SECRET|_PASSWORD|_PASSWD|_CREDENTIALS))"\s*:\s*"[^"]*""#,
             r#""${1}": "***""#,
         ),
+        // Header forms before bare tokens, so the whole credential after them is masked.
+        (r"(?i)\b(Bearer)\s+[A-Za-z0-9\-._~+/]{8,}=*", "${1} ***"),
+        (
+            r"(?i)\b(x-api-key|x-goog-api-key)(\s*:\s*)[^\s,;]+",
+            "${1}${2}***",
+        ),
         (r"\bsk-ant-[A-Za-z0-9_\-]{8,}", "sk-ant-***"),
         (r"\bsk-[A-Za-z0-9_\-]{16,}", "sk-***"),
         (r"\bAIza[0-9A-Za-z_\-]{20,}", "AIza***"),
@@ -37,11 +43,6 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         (r"\bgithub_pat_[A-Za-z0-9_]{20,}", "github_pat_***"),
         (r"\b(xox[abprs])-[A-Za-z0-9\-]{10,}", "${1}-***"),
         (r"\bAKIA[0-9A-Z]{16}\b", "AKIA***"),
-        (r"(?i)\b(Bearer)\s+[A-Za-z0-9\-._~+/]{8,}=*", "${1} ***"),
-        (
-            r"(?i)\b(x-api-key|x-goog-api-key)(\s*:\s*)[^\s,;]+",
-            "${1}${2}***",
-        ),
     ];
     specs
         .into_iter()

@@ -41,7 +41,8 @@ pub trait StreamParser {
 
     /// Sums the run up. The class comes from the final event when there is one
     /// (claude API errors exit 1 but print a `result`); otherwise from `end`:
-    /// timed out → `timeout`, interrupted → `interrupted`, a rejected rate limit
+    /// timed out → `timeout`, interrupted → `interrupted`, aborted by the
+    /// observer → `protocol`, a rejected rate limit
     /// → `rate_limited`, an error event with a known HTTP status → that class,
     /// a signal or non-zero exit → `crashed`, exit 0 → `protocol` (a CLI that
     /// printed nothing and exited 0 never counts as success).
@@ -247,6 +248,7 @@ impl Acc {
         match end.cause {
             EndCause::TimedOut => return OutcomeClass::Timeout,
             EndCause::Interrupted => return OutcomeClass::Interrupted,
+            EndCause::Aborted => return OutcomeClass::Protocol,
             EndCause::Exited => {}
         }
         if self.rate_limits.iter().any(RateLimit::is_rejected) {
@@ -272,6 +274,9 @@ fn default_error_text(class: OutcomeClass, end: &ProcessEnd) -> Option<String> {
         Exit::NotCollected => "unknown exit status".to_owned(),
     };
     match class {
+        OutcomeClass::Protocol if end.cause == EndCause::Aborted => Some(format!(
+            "vnx stopped the CLI: its output broke the protocol ({how})"
+        )),
         OutcomeClass::Protocol => Some(format!("the CLI printed no final event ({how})")),
         OutcomeClass::Crashed => Some(format!("the CLI died before its final event ({how})")),
         OutcomeClass::Timeout => Some(format!("stopped at the timeout ({how})")),

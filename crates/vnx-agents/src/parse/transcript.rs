@@ -49,6 +49,8 @@ pub struct ClaudeTranscriptParser {
     turn_error: Option<String>,
     /// Text of the current turn's assistant messages.
     turn_text: Vec<String>,
+    /// Whether the last assistant message ended its turn (`stop_reason: end_turn`).
+    ended_turn: bool,
 }
 
 impl ClaudeTranscriptParser {
@@ -60,6 +62,7 @@ impl ClaudeTranscriptParser {
             message_usage: BTreeMap::new(),
             turn_error: None,
             turn_text: Vec::new(),
+            ended_turn: false,
         }
     }
 
@@ -89,6 +92,7 @@ impl ClaudeTranscriptParser {
                     // A new human prompt starts a new turn.
                     self.turn_error = None;
                     self.turn_text.clear();
+                    self.ended_turn = false;
                 }
                 events.extend(results);
             }
@@ -141,6 +145,7 @@ impl ClaudeTranscriptParser {
                 tools: Vec::new(),
             });
         }
+        self.ended_turn = message.get("stop_reason").and_then(Value::as_str) == Some("end_turn");
         let content = content_events(message);
         for event in &content {
             if let AgentEvent::Text { text } = event {
@@ -222,7 +227,8 @@ impl StreamParser for ClaudeTranscriptParser {
         events
     }
 
-    /// True once a turn has ended (`system/turn_duration`).
+    /// True once a turn has ended (`system/turn_duration`). [`StreamParser::finish`]
+    /// also accepts an assistant message with `stop_reason: end_turn` as the end.
     fn saw_final(&self) -> bool {
         self.acc.final_info.is_some()
     }
@@ -235,6 +241,19 @@ impl StreamParser for ClaudeTranscriptParser {
             },
             None => estimate(&self.ctx.prices, self.acc.model.as_deref(), &self.acc.usage),
         };
-        self.acc.outcome(end, cost, Some(self.ctx.prices.version))
+        let mut acc = self.acc.clone();
+        // The Stop hook may fire before `turn_duration` is written: an assistant
+        // message that ended its turn without an API error is a finished turn.
+        if acc.final_info.is_none() && self.ended_turn && self.turn_error.is_none() {
+            acc.final_text = Some(self.turn_text.join("\n"));
+            acc.final_info = Some(FinalInfo {
+                class: OutcomeClass::Success,
+                status: "end_turn".to_owned(),
+                http_status: None,
+                error: None,
+                stop_reason: Some("end_turn".to_owned()),
+            });
+        }
+        acc.outcome(end, cost, Some(self.ctx.prices.version))
     }
 }
