@@ -1031,6 +1031,16 @@ impl Linker {
     }
 
     fn finding(&mut self, line: u64, seq: Option<u64>, reason: Reason, detail: String) {
+        // One fault can be seen from two sides (a spliced genesis fails both
+        // its link and its body); report it once.
+        if line != 0
+            && self
+                .findings
+                .iter()
+                .any(|f| f.line == line && f.reason == reason)
+        {
+            return;
+        }
         self.flagged.insert(line);
         self.findings.push(Finding {
             path: self.path.clone(),

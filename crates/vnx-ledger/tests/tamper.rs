@@ -1,0 +1,509 @@
+//! The tamper matrix: every kind of change to a ledger is detected, with the
+//! right reason on the right line.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use vnx_ledger::{Checkpoint, LedgerError, NewRecord, Reason, VerifyOptions, take_checkpoint};
+
+const N: u64 = 40;
+
+fn setup() -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ledger");
+    build(&dir, ID_A, SEGMENT, N);
+    (tmp, dir)
+}
+
+fn first(dir: &std::path::Path) -> (u64, Reason) {
+    let (ok, findings) = found(dir, &VerifyOptions::default());
+    assert!(!ok, "tampering went undetected");
+    findings[0]
+}
+
+#[test]
+fn an_untouched_ledger_verifies() {
+    let (_tmp, dir) = setup();
+    let (ok, findings) = found(&dir, &VerifyOptions::default());
+    assert!(ok, "{findings:?}");
+    assert!(findings.is_empty());
+    assert_eq!(lines(&seg(&dir)).len() as u64, N + 1);
+}
+
+/// Flips one byte at a position found by `locate` in line 13 (a receipt) and
+/// returns the first finding.
+fn flip(locate: impl Fn(&[u8]) -> usize, replacement: u8) -> (u64, Reason) {
+    let (_tmp, dir) = setup();
+    let path = seg(&dir);
+    let mut all = lines(&path);
+    let line = &mut all[12];
+    let at = locate(line);
+    assert_ne!(line[at], replacement, "the flip must change the byte");
+    line[at] = replacement;
+    write_lines(&path, &all);
+    first(&dir)
+}
+
+fn after(pattern: &'static str) -> impl Fn(&[u8]) -> usize {
+    move |line: &[u8]| {
+        let p = pattern.as_bytes();
+        line.windows(p.len()).position(|w| w == p).unwrap() + p.len()
+    }
+}
+
+#[test]
+fn one_flipped_byte_in_each_kind_of_position_is_detected_on_its_line() {
+    // Line 13 holds seq 12, a dispatch.receipt.
+    let hex = |b: u8| if b == b'0' { b'1' } else { b'0' };
+    let _ = hex;
+    assert_eq!(
+        flip(after("{\"hash\":\""), b'g'),
+        (13, Reason::NotCanonical),
+        "hash: non-hex char"
+    );
+    assert_eq!(
+        flip(|l| after("{\"hash\":\"")(l) + 5, b'x'),
+        (13, Reason::NotCanonical)
+    );
+    // A different hex digit in the stored hash.
+    let (line, reason) = {
+        let (_tmp, dir) = setup();
+        let path = seg(&dir);
+        let mut all = lines(&path);
+        let at = after("{\"hash\":\"")(&all[12]);
+        all[12][at] = if all[12][at] == b'a' { b'b' } else { b'a' };
+        write_lines(&path, &all);
+        first(&dir)
+    };
+    assert_eq!((line, reason), (13, Reason::Edited), "stored hash digit");
+    assert_eq!(
+        flip(|l| after("\"prev\":\"")(l), b'z'),
+        (13, Reason::Edited),
+        "prev"
+    );
+    assert_eq!(
+        flip(|l| after("\"seq\":")(l), b'9'),
+        (13, Reason::Edited),
+        "seq digit"
+    );
+    assert_eq!(
+        flip(|l| after("\"ts\":\"2026-11-2")(l), b'2'),
+        (13, Reason::Edited),
+        "timestamp"
+    );
+    assert_eq!(
+        flip(|l| after("\"kind\":\"dispatch.")(l), b'x'),
+        (13, Reason::Edited),
+        "kind"
+    );
+    assert_eq!(
+        flip(|l| after("\"dispatch_")(l), b'J'),
+        (13, Reason::Edited),
+        "body key"
+    );
+    assert_eq!(
+        flip(|l| after("\"model\":\"claude-")(l), b'X'),
+        (13, Reason::Edited),
+        "string value"
+    );
+    assert_eq!(
+        flip(|l| after("\"cost_usd_micros\":")(l) + 1, b'7'),
+        (13, Reason::Edited),
+        "integer"
+    );
+    assert_eq!(
+        flip(|l| after("\"status\"")(l), b';'),
+        (13, Reason::Malformed),
+        "structural ':'"
+    );
+    assert_eq!(
+        flip(|l| after("\"origin\":")(l) - 1, b'\''),
+        (13, Reason::Malformed),
+        "quote"
+    );
+    assert_eq!(
+        flip(|l| l.len() - 1, b' '),
+        (13, Reason::Malformed),
+        "newline joins two lines"
+    );
+    assert_eq!(
+        flip(|l| after("\"duration_ms\":")(l), 0xff),
+        (13, Reason::Malformed),
+        "invalid UTF-8"
+    );
+}
+
+#[test]
+fn deleting_a_record_is_detected_where_the_gap_is() {
+    let (_tmp, dir) = setup();
+    let path = seg(&dir);
+    let mut all = lines(&path);
+    all.remove(21); // a note; deleting a receipt would also orphan its dispatch
+    write_lines(&path, &all);
+    let (ok, findings) = found(&dir, &VerifyOptions::default());
+    assert!(!ok);
+    assert_eq!(findings, vec![(22, Reason::DeletedOrReordered)]);
+}
+
+#[test]
+fn deleting_the_genesis_record_is_detected_on_line_one() {
+    let (_tmp, dir) = setup();
+    let path = seg(&dir);
+    let mut all = lines(&path);
+    all.remove(0);
+    write_lines(&path, &all);
+    assert_eq!(first(&dir), (1, Reason::DeletedOrReordered));
+}
+
+#[test]
+fn swapping_two_records_is_detected_as_reordered() {
+    let (_tmp, dir) = setup();
+    let path = seg(&dir);
+    let mut all = lines(&path);
+    all.swap(10, 11);
+    write_lines(&path, &all);
+    assert_eq!(first(&dir), (11, Reason::DeletedOrReordered));
+}
+
+#[test]
+fn a_duplicated_record_is_named_as_such() {
+    let (_tmp, dir) = setup();
+    let path = seg(&dir);
+    let mut all = lines(&path);
+    let copy = all[7].clone();
+    all.insert(8, copy);
+    write_lines(&path, &all);
+    let (ok, findings) = found(&dir, &VerifyOptions::default());
+    assert!(!ok);
+    assert_eq!(findings, vec![(9, Reason::Duplicated)]);
+}
+
+#[test]
+fn a_duplicated_last_record_is_detected() {
+    let (_tmp, dir) = setup();
+    let path = seg(&dir);
+    let mut all = lines(&path);
+    all.push(all.last().unwrap().clone());
+    write_lines(&path, &all);
+    assert_eq!(first(&dir), (N + 2, Reason::Duplicated));
+}
+
+#[test]
+fn truncation_needs_a_checkpoint_and_is_caught_with_one() {
+    let (tmp, dir) = setup();
+    let (cp, _) = take_checkpoint(&dir).unwrap();
+    let cp_path = tmp.path().join("cp.json");
+    std::fs::write(&cp_path, cp.unwrap().to_bytes()).unwrap();
+    let path = seg(&dir);
+    let mut all = lines(&path);
+    all.truncate(all.len() - 3);
+    write_lines(&path, &all);
+    // The shorter chain is a valid chain: only the checkpoint can tell.
+    assert!(found(&dir, &VerifyOptions::default()).0);
+    let options = VerifyOptions {
+        checkpoint: Some(Checkpoint::read(&cp_path).unwrap()),
+        ..Default::default()
+    };
+    let (ok, findings) = found(&dir, &options);
+    assert!(!ok);
+    assert_eq!(findings, vec![(0, Reason::Truncated)]);
+}
+
+#[test]
+fn a_rollback_behind_a_checkpoint_is_caught() {
+    let (_tmp, dir) = setup();
+    let (cp, _) = take_checkpoint(&dir).unwrap();
+    let path = seg(&dir);
+    // Roll back three records, then append three others: the file is as long
+    // as before, but the head the checkpoint recorded is gone.
+    let mut all = lines(&path);
+    all.truncate(all.len() - 3);
+    write_lines(&path, &all);
+    let ledger = vnx_ledger::Ledger::open(&dir)
+        .unwrap()
+        .with_clock(fixed_clock());
+    let records: Vec<NewRecord> = (0..3).map(|i| NewRecord { kind: "note".into(), body: json!({"text": format!("other {i} {}", "padded to be longer than a receipt ".repeat(80))}) }).collect();
+    ledger.append(SEGMENT, &records).unwrap();
+    let options = VerifyOptions {
+        checkpoint: cp,
+        ..Default::default()
+    };
+    let (ok, findings) = found(&dir, &options);
+    assert!(!ok);
+    assert!(findings.contains(&(0, Reason::Rewritten)), "{findings:?}");
+}
+
+#[test]
+fn a_removed_segment_is_caught_with_a_checkpoint() {
+    let (_tmp, dir) = setup();
+    build(&dir, ID_A, "bob@desk--main.ndjson", 3);
+    let (cp, _) = take_checkpoint(&dir).unwrap();
+    std::fs::remove_file(dir.join("bob@desk--main.ndjson")).unwrap();
+    let (ok, findings) = found(
+        &dir,
+        &VerifyOptions {
+            checkpoint: cp,
+            ..Default::default()
+        },
+    );
+    assert!(!ok);
+    assert_eq!(findings, vec![(0, Reason::Removed)]);
+}
+
+#[test]
+fn a_torn_tail_is_detected_refused_and_repaired_without_losing_bytes() {
+    let (_tmp, dir) = setup();
+    let path = seg(&dir);
+    let before = std::fs::read(&path).unwrap();
+    let torn = br#"{"hash":"3f2a","record":{"body":{"text":"half a"#;
+    let mut bytes = before.clone();
+    bytes.extend_from_slice(torn);
+    std::fs::write(&path, &bytes).unwrap();
+
+    let (ok, findings) = found(&dir, &VerifyOptions::default());
+    assert!(!ok);
+    assert_eq!(findings, vec![(N + 2, Reason::TornTail)]);
+
+    let ledger = vnx_ledger::Ledger::open(&dir).unwrap();
+    let err = ledger.append(SEGMENT, &[record_for(1)]).unwrap_err();
+    assert!(matches!(err, LedgerError::TornTail { bytes, .. } if bytes == torn.len() as u64));
+    assert!(err.to_string().contains("vnx ledger repair"), "{err}");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        bytes,
+        "a refused append writes nothing"
+    );
+
+    let outcome = ledger.repair(SEGMENT).unwrap();
+    assert_eq!(
+        std::fs::read(&outcome.quarantine).unwrap(),
+        torn,
+        "quarantine keeps the torn bytes"
+    );
+    assert!(
+        found(&dir, &VerifyOptions::default()).0,
+        "repaired ledger verifies"
+    );
+    let after = std::fs::read(&path).unwrap();
+    assert!(after.starts_with(&before), "every complete record is kept");
+    let repair_line = String::from_utf8(lines(&path).last().unwrap().clone()).unwrap();
+    assert!(
+        repair_line.contains("\"kind\":\"repair\"")
+            && repair_line.contains(&format!("\"torn_bytes\":{}", torn.len()))
+    );
+    ledger.append(SEGMENT, &[record_for(1)]).unwrap();
+    assert!(found(&dir, &VerifyOptions::default()).0);
+    assert!(matches!(
+        ledger.repair(SEGMENT),
+        Err(LedgerError::NothingToRepair { .. })
+    ));
+}
+
+#[test]
+fn a_record_spliced_in_from_another_ledger_is_detected() {
+    let (tmp, dir) = setup();
+    let other = tmp.path().join("other");
+    build(&other, ID_B, SEGMENT, N);
+    let foreign = lines(&seg(&other))[15].clone();
+
+    // Inserted: the chain continues around it.
+    let path = seg(&dir);
+    let mut all = lines(&path);
+    all.insert(15, foreign.clone());
+    write_lines(&path, &all);
+    let (ok, findings) = found(&dir, &VerifyOptions::default());
+    assert!(!ok);
+    assert_eq!(findings, vec![(16, Reason::Spliced)]);
+
+    // Replacing the record with the same seq.
+    build(&dir.with_file_name("l2"), ID_A, SEGMENT, N);
+    let dir2 = dir.with_file_name("l2");
+    let mut all = lines(&seg(&dir2));
+    all[15] = foreign;
+    write_lines(&seg(&dir2), &all);
+    assert_eq!(first(&dir2), (16, Reason::Spliced));
+}
+
+#[test]
+fn a_segment_copied_from_another_ledger_or_renamed_fails_its_genesis_binding() {
+    let (tmp, dir) = setup();
+    let other = tmp.path().join("other");
+    build(&other, ID_B, "bob@desk--main.ndjson", 5);
+    std::fs::copy(
+        other.join("bob@desk--main.ndjson"),
+        dir.join("bob@desk--main.ndjson"),
+    )
+    .unwrap();
+    let report = vnx_ledger::verify_paths(&[dir.clone()], &VerifyOptions::default()).unwrap();
+    assert!(!report.ok);
+    let f: Vec<_> = report.all_findings().collect();
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!((f[0].line, f[0].reason), (1, Reason::Spliced));
+    assert!(f[0].path.ends_with("bob@desk--main.ndjson"));
+
+    std::fs::remove_file(dir.join("bob@desk--main.ndjson")).unwrap();
+    std::fs::rename(seg(&dir), dir.join("mallory@x--main.ndjson")).unwrap();
+    assert_eq!(first(&dir), (1, Reason::Spliced));
+}
+
+#[test]
+fn a_non_canonical_rewrite_is_detected_even_with_a_matching_hash() {
+    let (_tmp, dir) = setup();
+    let path = seg(&dir);
+    let all = lines(&path);
+    let line = &all[9];
+    let split = vnx_ledger::record::split_line(&line[..line.len() - 1]).unwrap();
+    let value: serde_json::Value = serde_json::from_slice(split.record).unwrap();
+    // serde_json's pretty printer: same data, whitespace and all.
+    let pretty = serde_json::to_vec_pretty(&value).unwrap();
+    let (_, rewritten) = vnx_ledger::record::build_line(&pretty);
+    let mut joined: Vec<u8> = rewritten.iter().copied().filter(|&b| b != b'\n').collect();
+    joined.push(b'\n');
+    let mut all = all.clone();
+    all[9] = joined;
+    write_lines(&path, &all);
+    let (ok, findings) = found(&dir, &VerifyOptions::default());
+    assert!(!ok);
+    assert_eq!(findings[0], (10, Reason::NotCanonical));
+}
+
+#[test]
+fn a_rewritten_and_rehashed_record_is_named_as_edited() {
+    let (_tmp, dir) = setup();
+    rehash_edit(&seg(&dir), 9, |r| r["body"]["text"] = json!("forged note"));
+    let (ok, findings) = found(&dir, &VerifyOptions::default());
+    assert!(!ok);
+    assert_eq!(findings, vec![(10, Reason::Edited)]);
+}
+
+#[test]
+fn schema_violations_are_reported_even_when_rehashed() {
+    for (what, edit) in [
+        (
+            "unknown kind",
+            Box::new(|r: &mut serde_json::Value| r["kind"] = json!("dispatch.finished"))
+                as Box<dyn Fn(&mut serde_json::Value)>,
+        ),
+        (
+            "missing field",
+            Box::new(|r: &mut serde_json::Value| {
+                r["body"].as_object_mut().unwrap().remove("status");
+            }),
+        ),
+        (
+            "bad status",
+            Box::new(|r: &mut serde_json::Value| r["body"]["status"] = json!("great")),
+        ),
+        (
+            "format version",
+            Box::new(|r: &mut serde_json::Value| r["v"] = json!(2)),
+        ),
+        (
+            "timestamp",
+            Box::new(|r: &mut serde_json::Value| r["ts"] = json!("yesterday")),
+        ),
+    ] {
+        let (_tmp, dir) = setup();
+        rehash_edit(&seg(&dir), 12, edit);
+        let (ok, findings) = found(&dir, &VerifyOptions::default());
+        assert!(!ok, "{what}");
+        assert_eq!(findings[0], (13, Reason::Schema), "{what}: {findings:?}");
+    }
+}
+
+#[test]
+fn a_float_is_refused_as_not_canonical() {
+    let (_tmp, dir) = setup();
+    rehash_edit(&seg(&dir), 12, |r| {
+        r["body"]["cost_usd_micros"] = json!(0.5)
+    });
+    assert_eq!(first(&dir), (13, Reason::NotCanonical));
+}
+
+#[test]
+fn garbage_lines_are_reported_once_without_a_cascade() {
+    let (_tmp, dir) = setup();
+    replace_raw(&seg(&dir), 5, b"this is not json");
+    let (ok, findings) = found(&dir, &VerifyOptions::default());
+    assert!(!ok);
+    assert_eq!(findings, vec![(6, Reason::Malformed)]);
+
+    let (_tmp, dir) = setup();
+    replace_raw(&seg(&dir), 5, b"\xff\xfe\x00garbage");
+    assert_eq!(
+        found(&dir, &VerifyOptions::default()).1,
+        vec![(6, Reason::Malformed)]
+    );
+}
+
+#[test]
+fn an_empty_segment_and_foreign_files_are_reported() {
+    let (_tmp, dir) = setup();
+    std::fs::write(dir.join("empty@x--main.ndjson"), b"").unwrap();
+    std::fs::write(dir.join("notes.txt"), b"hello").unwrap();
+    let (ok, findings) = found(&dir, &VerifyOptions::default());
+    assert!(!ok);
+    assert!(findings.contains(&(0, Reason::Empty)), "{findings:?}");
+    assert!(findings.contains(&(0, Reason::ForeignFile)), "{findings:?}");
+
+    std::fs::remove_file(dir.join("empty@x--main.ndjson")).unwrap();
+    assert!(
+        found(&dir, &VerifyOptions::default()).0,
+        "a foreign file alone is a warning"
+    );
+    assert!(
+        !found(
+            &dir,
+            &VerifyOptions {
+                strict: true,
+                ..Default::default()
+            }
+        )
+        .0,
+        "--strict fails on it"
+    );
+}
+
+#[test]
+fn verifying_since_a_checkpoint_checks_only_new_records_but_still_its_anchor() {
+    let (_tmp, dir) = setup();
+    let (cp, _) = take_checkpoint(&dir).unwrap();
+    let cp = cp.unwrap();
+    let ledger = vnx_ledger::Ledger::open(&dir)
+        .unwrap()
+        .with_clock(fixed_clock());
+    ledger
+        .append(SEGMENT, &(100..105).map(record_for).collect::<Vec<_>>())
+        .unwrap();
+    let since = VerifyOptions {
+        checkpoint: Some(cp.clone()),
+        since_checkpoint: true,
+        ..Default::default()
+    };
+    let report = vnx_ledger::verify_paths(&[dir.clone()], &since).unwrap();
+    assert!(report.ok);
+    assert_eq!(report.records(), 5);
+    assert_eq!(report.segments[0].head_seq, Some(N + 5));
+
+    // A new record that breaks the chain is still caught, on its line.
+    rehash_edit(&seg(&dir), (N + 3) as usize, |r| {
+        r["prev"] = json!("0".repeat(64))
+    });
+    let (ok, findings) = found(&dir, &since);
+    assert!(!ok);
+    assert_eq!(findings[0].0, N + 4);
+
+    // A rewrite of the checkpointed head is caught without reading the prefix.
+    let (_tmp2, dir2) = setup();
+    let (cp2, _) = take_checkpoint(&dir2).unwrap();
+    rehash_edit(&seg(&dir2), N as usize, |r| r["body"]["text"] = json!("x"));
+    let since2 = VerifyOptions {
+        checkpoint: cp2,
+        since_checkpoint: true,
+        ..Default::default()
+    };
+    let (ok, findings) = found(&dir2, &since2);
+    assert!(!ok);
+    assert_eq!(findings[0].1, Reason::Rewritten);
+}
