@@ -216,12 +216,15 @@ impl MockServer {
     }
 
     /// Environment for Gemini CLI 0.61.0 (for `env_clear()`): [`base_env`] plus
-    /// `GOOGLE_GEMINI_BASE_URL` and `GEMINI_API_KEY`. Also call [`write_gemini_home`].
+    /// `GOOGLE_GEMINI_BASE_URL`, `GEMINI_API_KEY`, and `TMPDIR=<home>` (on an API error it
+    /// writes a `gemini-client-error-*.json` report into the temp dir). Also call
+    /// [`write_gemini_home`].
     pub fn gemini_env(&self, home: &Path) -> Vec<(String, String)> {
         let mut env = base_env(home);
         env.extend([
             ("GOOGLE_GEMINI_BASE_URL".into(), self.base_url()),
             ("GEMINI_API_KEY".into(), MOCK_TOKEN.into()),
+            ("TMPDIR".into(), home.display().to_string()),
         ]);
         env
     }

@@ -403,3 +403,123 @@ fn answer(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::Instant;
+
+    use super::*;
+
+    /// One HTTP/1.1 request over a fresh connection; returns the raw response text.
+    fn send(server: &MockServer, method: &str, target: &str, body: &str) -> String {
+        let mut stream = TcpStream::connect(("127.0.0.1", server.port())).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            stream,
+            "{method} {target} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut out = String::new();
+        stream.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    const MESSAGES: &str =
+        r#"{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+
+    #[test]
+    fn malformed_json_is_a_400_and_consumes_no_reply() {
+        let server = MockServer::start(Script::status(500)).unwrap();
+        let out = send(&server, "POST", "/v1/messages?beta=true", "{not json");
+        assert!(out.starts_with("HTTP/1.1 400"), "{out}");
+        let log = server.requests();
+        assert_eq!(log.len(), 1);
+        assert_eq!(log[0].reply, None);
+        assert_eq!(log[0].query.as_deref(), Some("beta=true"));
+        assert!(server.model_requests().is_empty());
+    }
+
+    #[test]
+    fn unknown_paths_are_a_logged_404() {
+        let server = MockServer::start(Script::default()).unwrap();
+        let out = send(&server, "GET", "/v1/models", "");
+        assert!(out.starts_with("HTTP/1.1 404"), "{out}");
+        assert_eq!(server.requests()[0].path, "/v1/models");
+        assert_eq!(server.requests()[0].api, None);
+    }
+
+    #[test]
+    fn rate_limit_sends_retry_after_and_the_api_error_shape() {
+        let server = MockServer::start(Script::rate_limited(7)).unwrap();
+        let out = send(&server, "POST", "/v1/messages", MESSAGES);
+        assert!(out.starts_with("HTTP/1.1 429"), "{out}");
+        assert!(out.contains("retry-after: 7\r\n"), "{out}");
+        assert!(out.contains(r#""type":"rate_limit_error""#), "{out}");
+        let out = send(
+            &server,
+            "POST",
+            "/v1beta/models/g:streamGenerateContent?alt=sse",
+            "{}",
+        );
+        assert!(out.contains("RESOURCE_EXHAUSTED"), "{out}");
+    }
+
+    #[test]
+    fn first_k_fail_then_text_with_the_scripted_text() {
+        let server = MockServer::start(Script::text("TODO: report").failing_first(1, 500)).unwrap();
+        assert!(send(&server, "POST", "/v1/responses", "{}").starts_with("HTTP/1.1 500"));
+        let out = send(
+            &server,
+            "POST",
+            "/v1/responses",
+            r#"{"model":"x","input":[]}"#,
+        );
+        assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+        assert!(out.contains("event: response.completed"), "{out}");
+        assert!(out.contains(r#""delta":"TODO: ""#), "{out}");
+        assert!(out.contains(r#""input_tokens_details""#), "{out}");
+    }
+
+    #[test]
+    fn slow_streams_pause_before_every_event() {
+        let delay = Duration::from_millis(40);
+        let server = MockServer::start(Script::text("a b c").with_event_delay(delay)).unwrap();
+        let start = Instant::now();
+        let out = send(&server, "POST", "/v1/messages", MESSAGES);
+        let events = out.matches("event: ").count();
+        // message_start, block start, 3 deltas, block stop, message_delta, message_stop.
+        assert_eq!(events, 8, "{out}");
+        assert!(start.elapsed() >= delay * 8);
+    }
+
+    #[test]
+    fn malformed_streams_end_with_a_line_that_is_not_json() {
+        let server = MockServer::start(Script::malformed()).unwrap();
+        let out = send(&server, "POST", "/v1/messages", MESSAGES);
+        assert!(out.contains("event: message_start"), "{out}");
+        assert!(!out.contains("message_stop"), "{out}");
+        assert!(out.contains(BROKEN_LINE), "{out}");
+    }
+
+    #[test]
+    fn count_tokens_and_side_calls_do_not_consume_the_script() {
+        let server = MockServer::start(Script::status(500)).unwrap();
+        let out = send(&server, "POST", "/v1/messages/count_tokens", MESSAGES);
+        assert!(out.contains(r#""input_tokens":"#), "{out}");
+        let side = r#"{"contents":[],"generationConfig":{"responseMimeType":"application/json"}}"#;
+        let out = send(&server, "POST", "/v1beta/models/g:generateContent", side);
+        assert!(
+            out.starts_with("HTTP/1.1 200") && out.contains(r#""text":"{}""#),
+            "{out}"
+        );
+        assert!(server.model_requests().is_empty());
+    }
+
+    const BROKEN_LINE: &str = "this stream was cut o";
+}

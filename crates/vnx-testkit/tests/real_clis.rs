@@ -709,13 +709,31 @@ fn claude_interactive() -> Result<PathBuf> {
         "hello.txt not written; screen:\n{}",
         tmux.screen()
     );
-    let transcript = find_transcript(&sb.home.join(".claude/projects"), &session)?;
-    let text = std::fs::read_to_string(&transcript)?;
-    let assistant: Vec<Value> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["type"] == "assistant")
-        .collect();
+    // The transcript is appended asynchronously: the Stop hook can fire before the last
+    // assistant line lands, so wait for the final text to be there.
+    let projects = sb.home.join(".claude/projects");
+    let assistant_lines = || -> Vec<Value> {
+        let Ok(transcript) = find_transcript(&projects, &session) else {
+            return Vec::new();
+        };
+        std::fs::read_to_string(transcript)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["type"] == "assistant")
+            .collect()
+    };
+    tmux.wait_for(
+        "the final assistant line in the transcript",
+        Duration::from_secs(15),
+        || {
+            assistant_lines()
+                .iter()
+                .any(|a| a["message"]["content"].to_string().contains(FINAL))
+        },
+    )?;
+    let transcript = find_transcript(&projects, &session)?;
+    let assistant = assistant_lines();
     ensure!(
         !assistant.is_empty(),
         "no assistant line in {}",
@@ -735,6 +753,12 @@ fn claude_interactive() -> Result<PathBuf> {
         pasted,
         "the multi-line instruction did not reach the model as one message"
     );
+    for r in server.requests() {
+        eprintln!(
+            "interactive claude sent {} {} -> {}",
+            r.method, r.path, r.status
+        );
+    }
     // Keep the transcript for recording before the sandbox goes.
     let keep = std::env::temp_dir().join(format!("vnx-claude-interactive-{session}.jsonl"));
     std::fs::copy(&transcript, &keep)?;
