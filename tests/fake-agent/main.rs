@@ -28,6 +28,7 @@
 //!
 //! Output is flushed after every action, so a reader sees it before a hang.
 
+use std::fmt::Write as _;
 use std::io::{IsTerminal, Read, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -175,7 +176,9 @@ fn json_str(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
             c => out.push(c),
         }
     }

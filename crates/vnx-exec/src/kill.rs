@@ -1,8 +1,9 @@
 //! Signalling process groups and sessions.
 
-use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
+
+use crate::ExitStatus;
 
 /// Sends `sig` to process group `pgid`. A group that no longer exists is not
 /// an error (that is the point of killing it); other errors are ignored too,
@@ -12,9 +13,9 @@ pub(crate) fn signal_group(pgid: u32, sig: Signal) {
     if raw <= 1 {
         return; // never signal "every process" or init
     }
-    match killpg(Pid::from_raw(raw), sig) {
-        Ok(()) | Err(Errno::ESRCH | Errno::EPERM | Errno::EINVAL) | Err(_) => {}
-    }
+    // ESRCH (the group is gone) is the expected outcome of a late kill; any
+    // other error leaves nothing better to do than carry on to SIGKILL.
+    let _ = killpg(Pid::from_raw(raw), sig);
 }
 
 /// Sends `SIGKILL` to every process whose session id is `sid` (read from
@@ -58,6 +59,45 @@ pub(crate) fn proc_table() -> Vec<(u32, u32, u32)> {
     out
 }
 
+/// What `/proc` says about one process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProcState {
+    /// Alive (any state but zombie).
+    Running,
+    /// Exited, not yet reaped by its parent; its wait status if readable.
+    Zombie(Option<ExitStatus>),
+    /// No such process (reaped, or never existed).
+    Gone,
+}
+
+/// Reads `/proc/<pid>/stat`. A zombie's wait status is its field 52
+/// (`exit_code`, Linux ≥ 3.5), in `waitpid(2)` form.
+pub(crate) fn proc_state(pid: u32) -> ProcState {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return ProcState::Gone;
+    };
+    match parse_stat(&stat) {
+        Some(('Z' | 'X', _, _)) => ProcState::Zombie(zombie_status(&stat)),
+        Some(_) => ProcState::Running,
+        None => ProcState::Gone,
+    }
+}
+
+fn zombie_status(stat: &str) -> Option<ExitStatus> {
+    // Fields after the command name start at field 3 (state); exit_code is 52.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let raw: i32 = rest.split_whitespace().nth(52 - 3)?.parse().ok()?;
+    let signal = raw & 0x7f;
+    Some(if signal == 0 {
+        ExitStatus::Code((raw >> 8) & 0xff)
+    } else {
+        ExitStatus::Signal {
+            signal,
+            core_dumped: raw & 0x80 != 0,
+        }
+    })
+}
+
 /// Parses `state`, `pgrp` and `session` out of a `/proc/<pid>/stat` line.
 /// The command name is in parentheses and may itself contain spaces and
 /// parentheses, so fields are counted from the last `)`.
@@ -83,7 +123,28 @@ mod tests {
     }
 
     #[test]
+    fn reads_a_zombie_status() {
+        let mut line = String::from("9 (x) Z 1 9 9");
+        for _ in 7..52 {
+            line.push_str(" 0");
+        }
+        assert_eq!(
+            zombie_status(&format!("{line} 768")),
+            Some(ExitStatus::Code(3))
+        );
+        assert_eq!(
+            zombie_status(&format!("{line} 15")),
+            Some(ExitStatus::Signal {
+                signal: 15,
+                core_dumped: false
+            })
+        );
+        assert_eq!(zombie_status(&line), None);
+    }
+
+    #[test]
     fn sees_itself() {
+        assert_eq!(proc_state(std::process::id()), ProcState::Running);
         let me = std::process::id();
         assert!(proc_table().iter().any(|(pid, _, _)| *pid == me));
     }

@@ -30,7 +30,7 @@ use tokio::time::{Instant, sleep, timeout};
 use vnx_types::Lane;
 
 use crate::eventlog::EventLog;
-use crate::kill::{kill_session, signal_group};
+use crate::kill::{ProcState, kill_session, proc_state, signal_group};
 use crate::{
     CancelToken, EndedBy, ExecError, ExitStatus, Invocation, RunOptions, RunReport, TimeoutKind,
 };
@@ -185,7 +185,7 @@ impl TmuxLane {
         };
         let total = opts.total_timeout.map(|d| start + d);
 
-        let ended = self.drive(inv, &pane_id, total, cancel).await?;
+        let ended = self.drive(inv, (&pane_id, pane_pid), total, cancel).await?;
 
         let screen = self
             .tmux_cmd(
@@ -234,13 +234,13 @@ impl TmuxLane {
     async fn drive(
         &self,
         inv: &Invocation,
-        pane: &str,
+        (pane, pane_pid): (&str, u32),
         total: Option<Instant>,
         cancel: &CancelToken,
     ) -> Result<EndedBy, ExecError> {
         let ready_by = Instant::now() + self.ready_timeout;
         loop {
-            if let Some(end) = self.check_common(pane, total, cancel).await {
+            if let Some(end) = self.check_common((pane, pane_pid), total, cancel).await {
                 return Ok(end);
             }
             let screen = self
@@ -267,7 +267,7 @@ impl TmuxLane {
             )
             .await?;
             self.pause(self.enter_delay, cancel).await;
-            if let Some(end) = self.check_common(pane, total, cancel).await {
+            if let Some(end) = self.check_common((pane, pane_pid), total, cancel).await {
                 return Ok(end);
             }
             self.tmux_cmd(&["send-keys", "-t", pane, "Enter"], None)
@@ -278,7 +278,7 @@ impl TmuxLane {
             if self.marker_exists().await {
                 return Ok(EndedBy::Finished);
             }
-            if let Some(end) = self.check_common(pane, total, cancel).await {
+            if let Some(end) = self.check_common((pane, pane_pid), total, cancel).await {
                 // The hook may have written the marker just before the CLI exited.
                 if end == EndedBy::Exited && self.marker_exists().await {
                     return Ok(EndedBy::Finished);
@@ -292,7 +292,7 @@ impl TmuxLane {
     /// Cancel, total timeout, dead pane — in that order.
     async fn check_common(
         &self,
-        pane: &str,
+        (pane, pane_pid): (&str, u32),
         total: Option<Instant>,
         cancel: &CancelToken,
     ) -> Option<EndedBy> {
@@ -304,7 +304,7 @@ impl TmuxLane {
                 which: TimeoutKind::Total,
             });
         }
-        if self.pane_state(pane).await.is_some() {
+        if self.pane_state(pane, pane_pid).await.is_some() {
             return Some(EndedBy::Exited);
         }
         None
@@ -323,7 +323,12 @@ impl TmuxLane {
     }
 
     /// `Some(status)` once the pane's process is dead (or the pane is gone).
-    async fn pane_state(&self, pane: &str) -> Option<ExitStatus> {
+    ///
+    /// tmux 3.3 can mark a pane dead (its terminal closed) before it has
+    /// reaped the process, and has been seen to leave the status empty for
+    /// good (a race fixed upstream later); then the status is read from the
+    /// zombie's `/proc` entry, and a process still running is not dead.
+    async fn pane_state(&self, pane: &str, pane_pid: u32) -> Option<ExitStatus> {
         let fmt = "#{pane_dead} #{pane_dead_status} #{pane_dead_signal}";
         let Ok(out) = self
             .tmux_cmd(&["display-message", "-p", "-t", pane, fmt], None)
@@ -331,7 +336,14 @@ impl TmuxLane {
         else {
             return Some(ExitStatus::Unknown);
         };
-        parse_pane_state(&String::from_utf8_lossy(&out))
+        match parse_pane_state(&String::from_utf8_lossy(&out)) {
+            Some(ExitStatus::Unknown) => match proc_state(pane_pid) {
+                ProcState::Running => None,
+                ProcState::Zombie(Some(status)) => Some(status),
+                ProcState::Zombie(None) | ProcState::Gone => Some(ExitStatus::Unknown),
+            },
+            other => other,
+        }
     }
 
     /// Stops the pane's processes; returns its exit status and whether vnx
@@ -343,25 +355,34 @@ impl TmuxLane {
         term_grace: Duration,
     ) -> (ExitStatus, bool) {
         let mut killed = false;
-        let mut status = self.pane_state(pane).await;
+        let mut status = self.pane_state(pane, pane_pid).await;
         if status.is_none() {
             killed = true;
             signal_group(pane_pid, Signal::SIGTERM);
             let until = Instant::now() + term_grace;
             while status.is_none() && Instant::now() < until {
                 sleep(Duration::from_millis(50)).await;
-                status = self.pane_state(pane).await;
+                status = self.pane_state(pane, pane_pid).await;
             }
             if status.is_none() {
                 signal_group(pane_pid, Signal::SIGKILL);
                 for _ in 0..20 {
                     sleep(Duration::from_millis(50)).await;
-                    status = self.pane_state(pane).await;
+                    status = self.pane_state(pane, pane_pid).await;
                     if status.is_some() {
                         break;
                     }
                 }
             }
+        }
+        // tmux may mark the pane dead (its terminal closed) a moment before it
+        // has reaped the process and knows the status.
+        for _ in 0..20 {
+            if status != Some(ExitStatus::Unknown) {
+                break;
+            }
+            sleep(Duration::from_millis(50)).await;
+            status = self.pane_state(pane, pane_pid).await;
         }
         // Whatever is left in the pane's session (tmux makes the pane process
         // a session leader), including grandchildren in other process groups.
