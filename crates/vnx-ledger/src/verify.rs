@@ -991,6 +991,8 @@ struct Linker {
     next_line: u64,
     started: BTreeMap<String, (u64, u64)>,
     receipts: BTreeSet<String>,
+    /// Records that appeared before their place (seq → stored hash).
+    early: BTreeMap<u64, Hash>,
 }
 
 impl Linker {
@@ -1013,6 +1015,7 @@ impl Linker {
             next_line: 1,
             started: BTreeMap::new(),
             receipts: BTreeSet::new(),
+            early: BTreeMap::new(),
         }
     }
 
@@ -1077,6 +1080,11 @@ impl Linker {
         match self.expect {
             None => self.advance(parsed),
             Some(e) if parsed.seq == e.seq && e.prev.accepts(&parsed.prev) => self.advance(parsed),
+            // The expected record already appeared earlier, out of order (and
+            // was reported there); this one links to it, so the chain goes on.
+            Some(e) if parsed.seq == e.seq + 1 && self.early.get(&e.seq) == Some(&parsed.prev) => {
+                self.advance(parsed);
+            }
             Some(before) => {
                 self.pending = Some(Pending {
                     record: parsed,
@@ -1164,6 +1172,7 @@ impl Linker {
                     ),
                 )
             } else if n.seq > before.seq || next.is_some_and(|nx| nx.stored == n.prev) {
+                self.early.insert(n.seq, n.stored);
                 (
                     Reason::DeletedOrReordered,
                     format!(

@@ -31,12 +31,21 @@ fn check_generated(file: &str, schema: &schemars::Schema) {
 
 #[test]
 fn committed_schemas_match_the_types() {
-    check_generated("receipt.schema.json", &schemars::schema_for!(DispatchReceipt));
-    check_generated("dispatch-started.schema.json", &schemars::schema_for!(DispatchStarted));
+    check_generated(
+        "receipt.schema.json",
+        &schemars::schema_for!(DispatchReceipt),
+    );
+    check_generated(
+        "dispatch-started.schema.json",
+        &schemars::schema_for!(DispatchStarted),
+    );
 }
 
 fn agree<T: DeserializeOwned>(schema_file: &str, examples: &str) {
-    let schema: Value = serde_json::from_str(&std::fs::read_to_string(root().join("schemas").join(schema_file)).unwrap()).unwrap();
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("schemas").join(schema_file)).unwrap(),
+    )
+    .unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
     let dir = root().join("schemas/examples").join(examples);
     let mut seen = (0, 0);
@@ -47,15 +56,34 @@ fn agree<T: DeserializeOwned>(schema_file: &str, examples: &str) {
         let by_schema = validator.is_valid(&doc);
         let by_types = serde_json::from_value::<T>(doc.clone()).is_ok();
         let expected = name.starts_with("valid-");
-        assert_eq!(by_schema, expected, "{name}: JSON Schema says valid={by_schema}");
+        assert_eq!(
+            by_schema, expected,
+            "{name}: JSON Schema says valid={by_schema}"
+        );
         assert_eq!(by_types, expected, "{name}: the types say valid={by_types}");
-        if expected { seen.0 += 1 } else { seen.1 += 1 }
+        if expected {
+            seen.0 += 1
+        } else {
+            seen.1 += 1
+        }
         // The ledger's own body check is the one that runs on append and verify.
         let canonical = String::from_utf8(serde_jcs::to_vec(&doc).unwrap()).unwrap();
-        let kind = if examples == "receipt" { "dispatch.receipt" } else { "dispatch.started" };
-        assert_eq!(vnx_ledger::schema::validate_body(kind, &canonical).is_ok(), expected, "{name}");
+        let kind = if examples == "receipt" {
+            "dispatch.receipt"
+        } else {
+            "dispatch.started"
+        };
+        assert_eq!(
+            vnx_ledger::schema::validate_body(kind, &canonical).is_ok(),
+            expected,
+            "{name}"
+        );
     }
-    assert!(seen.0 > 0 && seen.1 > 0, "need valid and invalid examples in {}", dir.display());
+    assert!(
+        seen.0 > 0 && seen.1 > 0,
+        "need valid and invalid examples in {}",
+        dir.display()
+    );
 }
 
 #[test]
