@@ -175,8 +175,12 @@ impl TmuxLane {
         }
         let mut log = EventLog::create(&opts.event_log).await?;
 
-        let (pane_id, pane_pid) = self.new_session(inv).await?;
+        let created = self.new_session(inv).await;
+        let (pane_id, pane_pid) = created.inspect_err(|_| {
+            let _ = std::fs::remove_file(self.env_file());
+        })?;
         let mut guard = SessionGuard {
+            env_file: self.env_file(),
             tmux: self.tmux.clone(),
             socket: self.socket.clone(),
             session: self.session.clone(),
@@ -211,6 +215,8 @@ impl TmuxLane {
             .tmux_cmd(&["kill-session", "-t", &format!("={}", self.session)], None)
             .await;
         guard.armed = false;
+        // Normally the launcher already deleted it.
+        let _ = tokio::fs::remove_file(self.env_file()).await;
         let (event_log_path, event_log_sha256, _) = log.finish().await?;
         Ok(RunReport {
             lane: Lane::Tmux,
@@ -392,14 +398,24 @@ impl TmuxLane {
     }
 
     /// Creates the session running the invocation; returns `(pane id, pane pid)`.
+    ///
+    /// The environment does not go on tmux's command line (the server keeps
+    /// the argv of the client that started it for its whole life, visible in
+    /// `ps`): it is written to a `0600` file beside the socket, which a small
+    /// `/bin/sh` launcher in the pane sources, deletes, and then `exec`s the
+    /// program, so the pane's pid is the program's.
     async fn new_session(&self, inv: &Invocation) -> Result<(String, u32), ExecError> {
         if inv.program.as_os_str().is_empty() {
             return Err(ExecError::Invalid("empty program".into()));
         }
-        let mut args: Vec<OsString> = Vec::new();
-        let mut push = |a: &str| args.push(a.into());
+        let env_file = self.env_file();
+        write_env_file(&env_file, &pane_env(inv)).map_err(|source| ExecError::Io {
+            context: "writing the pane's environment file",
+            source,
+        })?;
         let history = self.history_lines.to_string();
-        for a in [
+        let (cols, rows) = (self.cols.to_string(), self.rows.to_string());
+        let mut args: Vec<OsString> = [
             "start-server",
             ";",
             "set-option",
@@ -425,24 +441,21 @@ impl TmuxLane {
             "-s",
             &self.session,
             "-x",
-            &self.cols.to_string(),
+            &cols,
             "-y",
-            &self.rows.to_string(),
-        ] {
-            push(a);
-        }
+            &rows,
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
         if let Some(cwd) = &inv.cwd {
             args.push("-c".into());
             args.push(escape_arg(cwd.as_os_str()));
         }
-        for (k, v) in inv.env.resolve_current() {
-            let mut kv = k;
-            kv.push("=");
-            kv.push(v);
-            args.push("-e".into());
-            args.push(escape_arg(&kv));
+        for a in ["--", "/bin/sh", "-c", LAUNCHER] {
+            args.push(a.into());
         }
-        args.push("--".into());
+        args.push(escape_arg(env_file.as_os_str()));
         args.push(escape_arg(inv.program.as_os_str()));
         args.extend(inv.args.iter().map(|a| escape_arg(OsStr::new(a))));
         let out = self.run_tmux(&args, None).await?;
@@ -458,6 +471,13 @@ impl TmuxLane {
                 detail: format!("unexpected output {out:?}"),
             }),
         }
+    }
+
+    /// The environment file for this session, beside the socket.
+    fn env_file(&self) -> PathBuf {
+        let dir = self.socket.parent().filter(|d| !d.as_os_str().is_empty());
+        dir.unwrap_or(std::path::Path::new("."))
+            .join(format!(".{}.env", self.session))
     }
 
     async fn tmux_cmd(&self, args: &[&str], stdin: Option<&[u8]>) -> Result<Vec<u8>, ExecError> {
@@ -539,6 +559,61 @@ impl TmuxLane {
     }
 }
 
+/// Run in the pane as `sh -c LAUNCHER ENV_FILE PROGRAM ARGS...`: export every
+/// assignment in the file, delete it, become the program.
+const LAUNCHER: &str = r#"set -a; . "$0" || exit 126; rm -f -- "$0"; set +a; exec "$@""#;
+
+/// The pane's environment: the invocation's, minus the outer terminal's
+/// `TMUX`/`TMUX_PANE` and (unless the invocation sets it) `TERM`, which tmux
+/// sets for the pane itself.
+fn pane_env(inv: &Invocation) -> Vec<(OsString, OsString)> {
+    let term_set = inv.env.set.iter().any(|(k, _)| k == "TERM");
+    inv.env
+        .resolve_current()
+        .into_iter()
+        .filter(|(k, _)| k != "TMUX" && k != "TMUX_PANE" && (term_set || k != "TERM"))
+        .collect()
+}
+
+/// Writes `NAME='value'` lines for `sh`, mode 0600. Names that are not shell
+/// identifiers cannot be set by `sh` and are left out.
+fn write_env_file(path: &std::path::Path, env: &[(OsString, OsString)]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut out = Vec::new();
+    for (k, v) in env {
+        let Some(k) = k.to_str().filter(|k| is_identifier(k)) else {
+            continue;
+        };
+        out.extend_from_slice(k.as_bytes());
+        out.extend_from_slice(b"='");
+        for &b in v.as_bytes() {
+            if b == b'\'' {
+                out.extend_from_slice(b"'\\''");
+            } else {
+                out.push(b);
+            }
+        }
+        out.extend_from_slice(b"'\n");
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(&out)
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut bytes = s.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b == b'_' || b.is_ascii_alphabetic())
+        && bytes.all(|b| b == b'_' || b.is_ascii_alphanumeric())
+}
+
 /// Parses `#{pane_dead} #{pane_dead_status} #{pane_dead_signal}`.
 fn parse_pane_state(line: &str) -> Option<ExitStatus> {
     let mut parts = line.trim_end_matches('\n').split(' ');
@@ -576,6 +651,7 @@ fn escape_arg(arg: &OsStr) -> OsString {
 /// Kills the pane's processes and the session if the run's future is dropped
 /// half-way (blocking, but brief: one `tmux kill-session`).
 struct SessionGuard {
+    env_file: PathBuf,
     tmux: PathBuf,
     socket: PathBuf,
     session: String,
@@ -590,6 +666,7 @@ impl Drop for SessionGuard {
         }
         signal_group(self.pane_pid, Signal::SIGKILL);
         kill_session(self.pane_pid);
+        let _ = std::fs::remove_file(&self.env_file);
         let _ = std::process::Command::new(&self.tmux)
             .arg("-S")
             .arg(&self.socket)
@@ -614,6 +691,40 @@ mod tests {
         assert_eq!(e("b\\;"), "b\\\\;");
         assert_eq!(e("a;b"), "a;b");
         assert_eq!(e(""), "");
+    }
+
+    #[test]
+    fn env_file_is_sh_quoted_and_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("env");
+        let env: Vec<(OsString, OsString)> = [
+            ("A", "it's $HOME `x` \\ \n"),
+            ("B_2", ""),
+            ("not-an-identifier", "x"),
+            ("1X", "y"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+        write_env_file(&path, &env).unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let out = std::process::Command::new("/bin/sh")
+            .args([
+                "-c",
+                "set -a; . \"$0\"; printf '%s|%s' \"$A\" \"${B_2-unset}\"",
+                path.to_str().unwrap(),
+            ])
+            .env_clear()
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "it's $HOME `x` \\ \n|"
+        );
     }
 
     #[test]

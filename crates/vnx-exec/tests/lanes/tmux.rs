@@ -3,6 +3,8 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use vnx_exec::{
@@ -59,17 +61,36 @@ fn assert_server_gone(dir: &Path) {
     });
 }
 
+/// Whether any process's command line contains `needle`.
+fn in_any_cmdline(needle: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        std::fs::read(e.path().join("cmdline"))
+            .is_ok_and(|c| c.windows(needle.len()).any(|w| w == needle.as_bytes()))
+    })
+}
+
 #[tokio::test]
 async fn ready_paste_enter_marker_teardown() {
     let dir = tempfile::tempdir().unwrap();
+    let secret = format!("s3cr3t-{}", std::process::id());
     let mut inv = script(
         dir.path(),
-        r#"printf 'READY> '; IFS= read -r line; printf '%s|%s|%s' "$line" "${HOME-unset}" "$1" > "$OUT"; touch "$MARKER"; exec sleep 1000"#,
+        r#"printf 'READY> '; IFS= read -r line; printf '%s|%s|%s|%s' "$line" "${HOME-unset}" "$1" "$VNX_SECRET" > "$OUT"; touch "$MARKER"; exec sleep 1000"#,
         &["arg;"],
     );
+    inv.env = inv.env.set("VNX_SECRET", secret.as_str());
     inv.stdin = Some(b"hello tmux".to_vec());
-    let lane = lane(dir.path(), Readiness::Contains("READY>".into()));
-    let report = Runner::Tmux(lane)
+    // Checked while the session runs: the environment never shows in a command line.
+    let leaked = Arc::new(AtomicBool::new(false));
+    let (leaked2, secret2) = (leaked.clone(), secret.clone());
+    let ready = Readiness::Predicate(Arc::new(move |screen: &str| {
+        let ready = screen.contains("READY>");
+        if ready {
+            leaked2.store(in_any_cmdline(&secret2), Ordering::SeqCst);
+        }
+        ready
+    }));
+    let report = Runner::Tmux(lane(dir.path(), ready))
         .run(
             &inv,
             &opts(dir.path()),
@@ -79,11 +100,17 @@ async fn ready_paste_enter_marker_teardown() {
         .await
         .unwrap();
     assert_eq!(report.ended_by, EndedBy::Finished);
-    // The pasted instruction arrived, HOME was removed, a trailing `;` in argv survived tmux.
+    // The pasted instruction arrived, HOME was removed, a trailing `;` in
+    // argv survived tmux, the set variable arrived.
     assert_eq!(
         std::fs::read_to_string(dir.path().join("out.txt")).unwrap(),
-        "hello tmux|unset|arg;"
+        format!("hello tmux|unset|arg;|{secret}")
     );
+    assert!(
+        !leaked.load(Ordering::SeqCst),
+        "an environment value showed in a command line"
+    );
+    assert!(!dir.path().join(".vnx-test.env").exists());
     // The agent was still running (sleep 1000): vnx killed it.
     assert!(report.killed);
     assert_eq!(report.exit.signal(), Some(15), "{:?}", report.exit);
@@ -141,7 +168,7 @@ async fn readiness_timeout_and_cancel() {
     let inv = script(dir.path(), "printf 'booting'; exec sleep 1000", &[]);
     let mut l = lane(
         dir.path(),
-        Readiness::Predicate(std::sync::Arc::new(|s: &str| s.contains("NEVER"))),
+        Readiness::Predicate(Arc::new(|s: &str| s.contains("NEVER"))),
     );
     l.ready_timeout = Duration::from_millis(500);
     let report = l
