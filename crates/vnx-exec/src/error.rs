@@ -8,7 +8,9 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
     /// The program could not be started (not found, not executable, bad cwd).
-    #[error("could not start `{program}`: {source}; check that it is installed and on PATH")]
+    #[error(
+        "could not start `{program}`: {source}; check that it is installed and on PATH and that the working directory exists"
+    )]
     Spawn {
         /// The program as given in the invocation.
         program: PathBuf,

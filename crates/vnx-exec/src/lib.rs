@@ -139,6 +139,28 @@ impl RunOptions {
 
 /// One of the three lanes, ready to run invocations. The pipeline holds a
 /// `Runner` and does not care which lane it is.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use vnx_exec::{CancelToken, ChildEnv, Flow, HeadlessLane, Invocation, LineRef, RunOptions, Runner};
+///
+/// # async fn demo() -> Result<(), vnx_exec::ExecError> {
+/// let mut inv = Invocation::new("claude", ["-p", "--output-format", "stream-json", "--verbose"]);
+/// inv.env = ChildEnv::default().remove("ANTHROPIC_API_KEY").remove("CLAUDECODE");
+/// inv.stdin = Some(b"Write hello.txt".to_vec());
+/// let mut opts = RunOptions::new("/tmp/d-1/events.ndjson");
+/// opts.total_timeout = Some(Duration::from_secs(1800));
+/// opts.inactivity_timeout = Some(Duration::from_secs(300));
+/// // The parser layer's observer; a closure works too.
+/// let mut observer = |line: LineRef<'_>| match line {
+///     LineRef::Line(l) if l.starts_with(br#"{"type":"result""#) => Flow::Finished,
+///     _ => Flow::Continue,
+/// };
+/// let cancel = CancelToken::new(); // the CLI calls cancel.cancel() on Ctrl-C
+/// let report = Runner::Headless(HeadlessLane).run(&inv, &opts, &mut observer, &cancel).await?;
+/// println!("{:?} after {} ms, log sha256 {}", report.ended_by, report.duration_ms, report.event_log_sha256);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub enum Runner {
     /// Pipes only.
@@ -162,7 +184,8 @@ impl Runner {
     /// Runs `inv` to its end (see the lane's own `run` for details) and
     /// reports how it ended. Cancelling `cancel` (the caller wires it to
     /// Ctrl-C) stops the run and kills its processes; so does dropping the
-    /// returned future.
+    /// returned future. The tmux lane has no stdout stream, so it never calls
+    /// `observer` (its transcript file is the caller's to read).
     ///
     /// # Errors
     /// [`ExecError`] when the process cannot be started, the event log cannot

@@ -8,13 +8,15 @@
 //!
 //! The server runs on the socket the caller names (`tmux -S`), never the
 //! user's default server, is started with `-f /dev/null` (the user's
-//! `.tmux.conf` cannot change its behaviour) and an empty environment: every
-//! pane's environment is exactly the invocation's resolved environment
-//! (passed with `new-session -e`) plus what tmux itself adds (`TERM`, `TMUX`,
-//! `TMUX_PANE`, `TERM_PROGRAM*`). Values passed with `-e` are briefly visible
-//! in the tmux client's argv. `remain-on-exit` is on, so a pane that dies
-//! keeps its exit status until vnx reads it and kills the session. With its
-//! last session gone the server exits (`exit-empty`).
+//! `.tmux.conf` cannot change its behaviour) and an empty environment. Each
+//! pane's environment is exactly the invocation's resolved environment plus
+//! what tmux adds (`TERM`, `TMUX`, `TMUX_PANE`, `TERM_PROGRAM*`); it reaches
+//! the pane through a `0600` file that a `/bin/sh` launcher sources and
+//! deletes before `exec`ing the program, never through tmux's command line
+//! (the server keeps the argv of the client that started it, visible in `ps`).
+//! `remain-on-exit` is on, so a pane that dies keeps its exit status until
+//! vnx reads it and kills the session. With its last session gone the server
+//! exits (`exit-empty`).
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
@@ -492,18 +494,12 @@ impl TmuxLane {
         args: &[OsString],
         stdin: Option<&[u8]>,
     ) -> Result<Vec<u8>, ExecError> {
-        let name = args
-            .iter()
-            .find(|a| {
-                a.to_str()
-                    .is_some_and(|s| s.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
-                    && *a != "--"
-            })
-            .map_or_else(String::new, |a| a.to_string_lossy().into_owned());
-        let name = if args.first().is_some_and(|a| a == "start-server") {
-            "new-session".to_string()
-        } else {
-            name
+        // For error messages: the subcommand (the session-creating chain
+        // starts with `start-server`).
+        let name = match args.first().and_then(|a| a.to_str()) {
+            Some("start-server") => "new-session".to_string(),
+            Some(first) => first.to_string(),
+            None => String::new(),
         };
         let mut cmd = Command::new(&self.tmux);
         cmd.arg("-u")
