@@ -81,6 +81,9 @@ struct Stop {
     term_grace: std::time::Duration,
     terminating: bool,
     kill_at: Option<Instant>,
+    /// After `SIGKILL`, when to stop waiting for the exit (a process stuck
+    /// in the kernel cannot be waited for forever).
+    give_up_at: Option<Instant>,
     killed: bool,
 }
 
@@ -101,6 +104,7 @@ enum Deadline {
     Inactivity,
     Grace,
     Kill,
+    GiveUp,
     Drain,
 }
 
@@ -193,6 +197,9 @@ pub(crate) async fn supervise(
             );
         }
         earliest(&mut next, stop.kill_at, Deadline::Kill);
+        if status.is_none() {
+            earliest(&mut next, stop.give_up_at, Deadline::GiveUp);
+        }
         earliest(
             &mut next,
             exited_at.map(|t| t + opts.drain_timeout),
@@ -220,6 +227,12 @@ pub(crate) async fn supervise(
                 Deadline::Kill => {
                     signal_group(pgid, Signal::SIGKILL);
                     stop.kill_at = None;
+                    stop.give_up_at = Some(Instant::now() + opts.drain_timeout);
+                }
+                Deadline::GiveUp => {
+                    // SIGKILL did not end it: report what is known.
+                    pipes_abandoned = out_open || err_open;
+                    break;
                 }
                 Deadline::Drain => {
                     // A grandchild holds a pipe open after the child is gone.
