@@ -97,7 +97,7 @@ async fn environment_is_explicit() {
 async fn hang_hits_inactivity_timeout_and_the_group_dies() {
     let dir = tempfile::tempdir().unwrap();
     let mut o = opts(dir.path());
-    o.inactivity_timeout = Some(Duration::from_millis(500));
+    o.inactivity_timeout = Some(Duration::from_secs(1));
     let started = Instant::now();
     let (report, rec) = run(
         &fake(&["--grandchild-holds-pipe", "--lines", "1", "--hang"]),
@@ -128,7 +128,7 @@ async fn hang_hits_inactivity_timeout_and_the_group_dies() {
 async fn total_timeout_fires_despite_steady_output() {
     let dir = tempfile::tempdir().unwrap();
     let mut o = opts(dir.path());
-    o.total_timeout = Some(Duration::from_millis(800));
+    o.total_timeout = Some(Duration::from_millis(1500));
     o.inactivity_timeout = Some(Duration::from_secs(5));
     let inv = Invocation::new("bash", ["-c", "while :; do echo tick; sleep 0.05; done"]);
     let (report, rec) = run(&inv, &o).await;
@@ -391,17 +391,24 @@ async fn dropping_the_run_kills_the_group() {
     let dir = tempfile::tempdir().unwrap();
     let pid_file = dir.path().join("pid");
     // The child writes its pid where the test can see it, then hangs.
-    let script = format!("echo $$ > {}; exec sleep 1000", pid_file.display());
+    let script = format!(
+        "echo $$ > {}.tmp; mv {0}.tmp {0}; exec sleep 1000",
+        pid_file.display()
+    );
     let inv = Invocation::new("bash", ["-c", script.as_str()]);
     let o = opts(dir.path());
     let mut rec = Recorder::default();
     let cancel = CancelToken::new();
     let run = HeadlessLane.run(&inv, &o, &mut rec, &cancel);
-    assert!(
-        tokio::time::timeout(Duration::from_millis(500), run)
-            .await
-            .is_err()
-    );
+    let pid_written = async {
+        while !pid_file.exists() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::select! {
+        r = run => panic!("the run ended on its own: {r:?}"),
+        () = pid_written => {} // the run's future is dropped here
+    }
     let pid: u32 = std::fs::read_to_string(&pid_file)
         .unwrap()
         .trim()

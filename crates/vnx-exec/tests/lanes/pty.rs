@@ -74,7 +74,7 @@ async fn hang_after_final_is_killed_after_grace() {
 async fn inactivity_and_a_grandchild_holding_the_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let mut o = opts(dir.path());
-    o.inactivity_timeout = Some(Duration::from_millis(500));
+    o.inactivity_timeout = Some(Duration::from_secs(1));
     let (report, rec) = run(&fake(&["--grandchild-holds-pipe", "--hang"]), &o).await;
     assert_eq!(
         report.ended_by,
