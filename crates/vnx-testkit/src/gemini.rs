@@ -93,8 +93,11 @@ pub(crate) fn stream(
         .collect()
 }
 
-/// JSON body for a non-streaming `:generateContent` side call (router, next-speaker check,
-/// ...): `{}` as the text when the request asks for JSON output, else the script's text.
+/// JSON body for a non-streaming `:generateContent` side call (model router, next-speaker
+/// check, ...). When the request asks for JSON with a schema (`responseJsonSchema` or
+/// `responseSchema`), the text is a minimal instance of that schema, e.g.
+/// `{"complexity_reasoning":"mock","complexity_score":1}` for 0.61.0's model router; JSON
+/// without a schema gets `{}`; anything else gets the script's text.
 pub(crate) fn side_answer(
     body: &Value,
     model: &str,
@@ -102,13 +105,13 @@ pub(crate) fn side_answer(
     input_bytes: usize,
 ) -> String {
     let config = &body["generationConfig"];
-    let wants_json = config["responseMimeType"] == "application/json"
-        || config.get("responseJsonSchema").is_some()
-        || config.get("responseSchema").is_some();
-    let text = if wants_json {
-        "{}"
-    } else {
-        script.text.as_str()
+    let schema = config
+        .get("responseJsonSchema")
+        .or_else(|| config.get("responseSchema"));
+    let text = match schema {
+        Some(schema) => minimal_instance(schema, 0).to_string(),
+        None if config["responseMimeType"] == "application/json" => "{}".to_owned(),
+        None => script.text.clone(),
     };
     chunk(
         model,
@@ -117,6 +120,45 @@ pub(crate) fn side_answer(
         Some(usage(input_bytes, text.len())),
     )
     .to_string()
+}
+
+/// The smallest value that satisfies a (JSON Schema or OpenAPI-style) schema: required object
+/// properties, the first `enum` value, `"mock"`, `1`, `false`, `[]`. Depth is capped at 16.
+fn minimal_instance(schema: &Value, depth: usize) -> Value {
+    if depth > 16 {
+        return Value::Null;
+    }
+    if let Some(first) = schema["enum"].as_array().and_then(|e| e.first()) {
+        return first.clone();
+    }
+    let ty = match &schema["type"] {
+        Value::String(t) => t.to_ascii_lowercase(),
+        Value::Array(ts) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|t| *t != "null")
+            .unwrap_or("null")
+            .to_ascii_lowercase(),
+        _ if schema.get("properties").is_some() => "object".to_owned(),
+        _ => String::new(),
+    };
+    match ty.as_str() {
+        "object" => {
+            let mut out = serde_json::Map::new();
+            for name in schema["required"].as_array().into_iter().flatten() {
+                if let Some(name) = name.as_str() {
+                    let sub = &schema["properties"][name];
+                    out.insert(name.to_owned(), minimal_instance(sub, depth + 1));
+                }
+            }
+            Value::Object(out)
+        }
+        "string" => json!("mock"),
+        "number" | "integer" => json!(schema["minimum"].as_f64().map_or(1, |m| m.ceil() as i64)),
+        "boolean" => json!(false),
+        "array" => json!([]),
+        _ => Value::Null,
+    }
 }
 
 /// The API's error body for an HTTP `status`.
@@ -146,6 +188,27 @@ mod tests {
         ]});
         assert!(carries_tool_result(&body));
         assert!(!carries_tool_result(&json!({})));
+    }
+
+    #[test]
+    fn side_calls_get_a_minimal_instance_of_their_schema() {
+        let body = json!({"generationConfig": {"responseMimeType": "application/json",
+            "responseJsonSchema": {"type": "object",
+                "required": ["complexity_reasoning", "complexity_score", "kind"],
+                "properties": {"complexity_reasoning": {"type": "string"},
+                               "complexity_score": {"type": "integer", "minimum": 1},
+                               "kind": {"type": "STRING", "enum": ["flash", "pro"]},
+                               "optional": {"type": "string"}}}}});
+        let out: Value =
+            serde_json::from_str(&side_answer(&body, "m", &Script::default(), 10)).unwrap();
+        let text = out["candidates"][0]["content"]["parts"][0]["text"]
+            .as_str()
+            .unwrap();
+        let value: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            value,
+            json!({"complexity_reasoning": "mock", "complexity_score": 1, "kind": "flash"})
+        );
     }
 
     #[test]

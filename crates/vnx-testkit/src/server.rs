@@ -97,7 +97,8 @@ impl Shared {
 /// - `POST /v1beta/models/{model}:streamGenerateContent?alt=sse` (Gemini SSE), `:countTokens`
 ///   (`{"totalTokens": n}`), and `:generateContent`: Gemini CLI's side calls (model router,
 ///   next-speaker and loop checks, which ask for JSON). Those do not consume the script: they
-///   get `{}` when the request asks for `application/json`, else [`Script::text`];
+///   get a minimal instance of the response schema they send (`{}` for JSON without a
+///   schema), else [`Script::text`];
 /// - anything else: `404` with a JSON error body, and logged.
 ///
 /// Generation requests get the next [`Reply`] of the [`Script`]; a generation request whose
@@ -329,14 +330,7 @@ async fn handle(
             StatusCode::BAD_REQUEST,
             json!({"error": {"message": "vnx mock: request body is not JSON"}}).to_string(),
         ),
-        (Some(e), Some(req), Some(reply)) => answer(
-            e,
-            api.unwrap_or(Api::Anthropic),
-            req,
-            reply,
-            &script,
-            body.len(),
-        ),
+        (Some(e), Some(req), Some(reply)) => answer(e, req, reply, &script, body.len()),
         // Unreachable: a generation request with a JSON body always takes a reply.
         (Some(_), Some(_), None) => json_response(StatusCode::INTERNAL_SERVER_ERROR, "{}".into()),
     };
@@ -371,7 +365,6 @@ async fn handle(
 
 fn answer(
     endpoint: &Endpoint,
-    api: Api,
     req: &Value,
     reply: &Reply,
     script: &Script,
@@ -382,7 +375,7 @@ fn answer(
         retry_after,
     } = reply
     {
-        return error_response(api, *status, *retry_after);
+        return error_response(api_of(endpoint), *status, *retry_after);
     }
     let delay = script.event_delay;
     match endpoint {

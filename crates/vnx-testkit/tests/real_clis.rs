@@ -591,6 +591,38 @@ fn gemini_writes_a_file_with_write_file() -> Result<()> {
 }
 
 #[test]
+fn gemini_auto_model_goes_through_the_router_side_call() -> Result<()> {
+    let server = MockServer::start(Script::text("routed"))?;
+    let sb = Sandbox::new()?;
+    write_gemini_home(&sb.home)?;
+    let mut cmd = Command::new(&agent_clis()?.gemini);
+    cmd.env_clear()
+        .envs(server.gemini_env(&sb.home))
+        .current_dir(&sb.repo)
+        .args(["-p", "hi", "--output-format", "stream-json", "--skip-trust"]);
+    let run = run(cmd, "", TIMEOUT)?;
+    let ctx = dump(&server, &run);
+    ensure!(run.status == Some(0), "{ctx}");
+    ensure!(
+        run.event("init", None)
+            .is_some_and(|e| e["model"] == "auto"),
+        "{ctx}"
+    );
+    // The router asks a flash-lite model for JSON (`complexity_score`); the mock answers a
+    // minimal instance of the schema and the script is not consumed by it.
+    let requests = server.requests();
+    let router = requests
+        .iter()
+        .find(|r| r.path.ends_with(":generateContent"))
+        .context("no router call")?;
+    ensure!(router.reply.is_none() && router.status == 200, "{ctx}");
+    ensure!(server.model_requests().len() == 1, "{ctx}");
+    let result = run.event("result", None).context("no result")?;
+    ensure!(result["status"] == "success", "{ctx}");
+    Ok(())
+}
+
+#[test]
 fn gemini_api_error_sets_the_exit_code() -> Result<()> {
     gemini_error().map(drop)
 }
