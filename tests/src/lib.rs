@@ -1,1 +1,69 @@
-//! End-to-end test support for vnx.
+//! Support for vnx's end-to-end tests: locating the binaries under test.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+/// Path to binary `bin` of workspace package `package`, built (once per test
+/// process) with the same cargo and profile as the running tests.
+///
+/// Cargo only exposes `CARGO_BIN_EXE_*` for binaries of the package under
+/// test, so binaries of other packages are built on demand; `cargo build`
+/// reports the executable's path in its JSON messages.
+///
+/// # Panics
+/// When the build fails: the test cannot run without the binary.
+pub fn cargo_bin(package: &str, bin: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut built = built
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let key = format!("{package}/{bin}");
+    if let Some(path) = built.get(&key) {
+        return path.clone();
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = Command::new(cargo)
+        .args([
+            "build",
+            "--quiet",
+            "--message-format=json",
+            "-p",
+            package,
+            "--bin",
+            bin,
+        ])
+        .current_dir(workspace_root())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run cargo to build {key}: {e}"));
+    assert!(
+        output.status.success(),
+        "building {key} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let path = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|m| {
+            m["reason"] == "compiler-artifact"
+                && m["target"]["name"] == bin
+                && m["executable"].is_string()
+        })
+        .and_then(|m| m["executable"].as_str().map(PathBuf::from))
+        .unwrap_or_else(|| panic!("cargo did not report the {key} executable"));
+    built.insert(key, path.clone());
+    path
+}
+
+/// The `vnx` binary.
+pub fn vnx() -> PathBuf {
+    cargo_bin("vnx-cli", "vnx")
+}
+
+/// The workspace root (the directory holding the virtual `Cargo.toml`).
+pub fn workspace_root() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}

@@ -111,6 +111,7 @@ fn append(at: &LedgerArg, segment: Option<String>, json: bool, cwd: &Path) -> Re
         .or(location.segment)
         .unwrap_or_else(|| default_segment(cwd));
     let mut records = Vec::new();
+    let mut input_lines = Vec::new();
     let stdin = std::io::stdin();
     let mut line_no = 0usize;
     for line in stdin.lock().split(b'\n') {
@@ -126,6 +127,7 @@ fn append(at: &LedgerArg, segment: Option<String>, json: bool, cwd: &Path) -> Re
             anyhow::anyhow!("stdin line {line_no}: {reason}. Nothing was appended")
         })?;
         records.push(record);
+        input_lines.push(line_no);
     }
     if records.is_empty() {
         bail!("no records on stdin: pipe one {{\"kind\":…,\"body\":…}} object, or many as NDJSON");
@@ -139,7 +141,17 @@ fn append(at: &LedgerArg, segment: Option<String>, json: bool, cwd: &Path) -> Re
             ledger.ledger_id()
         );
     }
-    let appended = ledger.append(&segment, &records)?;
+    let appended = ledger.append(&segment, &records).map_err(|e| match e {
+        // Name the input the way the user sees it: by stdin line.
+        vnx_ledger::LedgerError::Input { entry, reason } => {
+            let line = input_lines
+                .get(entry.wrapping_sub(1))
+                .copied()
+                .unwrap_or(entry);
+            anyhow::anyhow!("stdin line {line}: {reason}. Nothing was appended")
+        }
+        other => other.into(),
+    })?;
     let mut out = std::io::stdout().lock();
     for a in &appended {
         if json {

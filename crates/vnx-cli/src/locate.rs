@@ -72,10 +72,10 @@ pub fn locate_ledger(arg: Option<&Path>, cwd: &Path) -> LedgerLocation {
 /// This writer's identity for segment names: `$VNX_WRITER`, else
 /// `user@hostname`.
 pub fn writer_identity() -> String {
-    if let Ok(w) = std::env::var("VNX_WRITER") {
-        if !w.is_empty() {
-            return w;
-        }
+    if let Ok(w) = std::env::var("VNX_WRITER")
+        && !w.is_empty()
+    {
+        return w;
     }
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))

@@ -7,7 +7,7 @@
 //! offset is not the recorded head, or when a recorded segment is gone. It also
 //! lets `--since-checkpoint` verify only what was appended after it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -112,7 +112,7 @@ pub fn take_checkpoint(dir: &Path) -> Result<(Option<Checkpoint>, Report), Ledge
     Ok((Some(cp), report))
 }
 
-fn file_name(path: &PathBuf) -> String {
+fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()

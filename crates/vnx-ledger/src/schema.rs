@@ -89,8 +89,13 @@ pub fn is_extension_kind(kind: &str) -> bool {
 }
 
 fn check<T: DeserializeOwned>(kind: &str, body: &str) -> Result<T, String> {
-    serde_json::from_str::<T>(body)
-        .map_err(|e| format!("body of `{kind}` does not match its schema: {e}"))
+    serde_json::from_str::<T>(body).map_err(|e| {
+        // serde_json appends "at line 1 column N" of the canonical body, a
+        // position the user never saw; the message before it is what helps.
+        let message = e.to_string();
+        let message = message.split(" at line ").next().unwrap_or(&message);
+        format!("body of `{kind}` does not match its schema: {message}")
+    })
 }
 
 #[cfg(test)]

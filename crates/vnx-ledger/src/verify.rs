@@ -261,8 +261,10 @@ fn verify_dir(
     report: &mut Report,
 ) -> Result<(), LedgerError> {
     let manifest = read_manifest(dir)?;
-    if let Some(cp) = &options.checkpoint {
-        if cp.ledger_id != manifest.ledger_id {
+    if let Some(cp) = &options.checkpoint
+        && cp.ledger_id != manifest.ledger_id
+    {
+        {
             return Err(LedgerError::Checkpoint {
                 path: dir.to_path_buf(),
                 reason: format!(
@@ -279,7 +281,7 @@ fn verify_dir(
     for entry in entries {
         let entry = entry.map_err(LedgerError::io("list", dir))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let is_file = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
         if !is_file || name == MANIFEST_FILE || ignorable(&name) {
             continue;
         }
@@ -383,7 +385,11 @@ fn verify_lone_segment(
 /// files (temporary files of an append in progress, `.gitattributes`),
 /// quarantine files, and Markdown notes.
 fn ignorable(name: &str) -> bool {
-    name.starts_with('.') || name.contains(".quarantine-") || name.ends_with(".md")
+    name.starts_with('.')
+        || name.contains(".quarantine-")
+        || Path::new(name)
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("md"))
 }
 
 fn orphans(report: &mut Report) {
@@ -479,8 +485,10 @@ pub fn verify_segment(
     let first_line = linker.next_line;
     scan_parallel(file, path, from_offset, first_line, threads, &mut linker)?;
     linker.finish();
-    if let Some(cp) = linker.anchor.take() {
-        if !linker.anchor_matched {
+    if let Some(cp) = linker.anchor.take()
+        && !linker.anchor_matched
+    {
+        {
             linker.finding(0, Some(cp.head_seq), Reason::Rewritten, format!(
                 "no record with seq {} and hash {} ends at byte {} as the checkpoint recorded: the segment was rewritten or rolled back behind the checkpoint",
                 cp.head_seq, cp.head_hash, cp.size
@@ -705,6 +713,8 @@ fn read_blocks(
             Some(i) => {
                 carry = buf[i + 1..].to_vec();
                 buf.truncate(i + 1);
+                // The compiler vectorizes this count; no crate needed for it.
+                #[allow(clippy::naive_bytecount)]
                 let lines = buf.iter().filter(|&&b| b == b'\n').count() as u64;
                 let len = buf.len() as u64;
                 let block = Block {
@@ -1060,8 +1070,10 @@ impl Linker {
         for (reason, detail) in r.problems {
             self.finding(r.line, seq, reason, detail);
         }
-        if let Some(cp) = &self.anchor {
-            if r.end_offset == cp.size {
+        if let Some(cp) = &self.anchor
+            && r.end_offset == cp.size
+        {
+            {
                 let ok = r.parsed.as_ref().is_some_and(|p| {
                     p.seq == cp.head_seq && to_hex(&p.stored) == cp.head_hash && !p.edited
                 });
@@ -1089,7 +1101,7 @@ impl Linker {
                 self.pending = Some(Pending {
                     record: parsed,
                     before,
-                })
+                });
             }
         }
     }
@@ -1192,58 +1204,62 @@ impl Linker {
             self.finding(n.line, Some(n.seq), reason, detail);
             return;
         }
-        if n.seq > before.seq {
-            let missing = n.seq - before.seq;
-            self.finding(n.line, Some(n.seq), Reason::DeletedOrReordered, format!(
+        match n.seq.cmp(&before.seq) {
+            std::cmp::Ordering::Greater => {
+                let missing = n.seq - before.seq;
+                self.finding(n.line, Some(n.seq), Reason::DeletedOrReordered, format!(
                 "expected seq {}, found seq {}: {missing} record(s) before this line were deleted or moved",
                 before.seq, n.seq
             ));
-        } else if n.seq < before.seq {
-            if duplicate {
-                self.finding(
-                    n.line,
-                    Some(n.seq),
-                    Reason::Duplicated,
-                    format!(
-                        "repeats the record with seq {} that appeared earlier",
-                        n.seq
-                    ),
-                );
-            } else {
-                self.finding(
-                    n.line,
-                    Some(n.seq),
-                    Reason::DeletedOrReordered,
-                    format!(
-                        "seq {} comes after seq {}: records were reordered or deleted",
-                        n.seq,
-                        before.seq - 1
-                    ),
-                );
             }
-        } else {
-            let links_to_n = next.is_some_and(|nx| nx.seq == n.seq + 1 && nx.prev == n.stored);
-            match &self.last {
-                Some(last) if links_to_n && n.seq > 0 => {
-                    if !self.flagged.contains(&last.line) {
-                        let (line, seq) = (last.line, last.seq);
-                        self.finding(line, Some(seq), Reason::Edited, format!(
+            std::cmp::Ordering::Less => {
+                if duplicate {
+                    self.finding(
+                        n.line,
+                        Some(n.seq),
+                        Reason::Duplicated,
+                        format!(
+                            "repeats the record with seq {} that appeared earlier",
+                            n.seq
+                        ),
+                    );
+                } else {
+                    self.finding(
+                        n.line,
+                        Some(n.seq),
+                        Reason::DeletedOrReordered,
+                        format!(
+                            "seq {} comes after seq {}: records were reordered or deleted",
+                            n.seq,
+                            before.seq - 1
+                        ),
+                    );
+                }
+            }
+            std::cmp::Ordering::Equal => {
+                let links_to_n = next.is_some_and(|nx| nx.seq == n.seq + 1 && nx.prev == n.stored);
+                match &self.last {
+                    Some(last) if links_to_n && n.seq > 0 => {
+                        if !self.flagged.contains(&last.line) {
+                            let (line, seq) = (last.line, last.seq);
+                            self.finding(line, Some(seq), Reason::Edited, format!(
                             "the record was rewritten and its hash recomputed: the next record (line {}) links to a different hash",
                             n.line
                         ));
+                        }
                     }
-                }
-                _ => {
-                    if n.seq == 0 {
-                        self.finding(n.line, Some(0), Reason::Spliced, format!(
+                    _ => {
+                        if n.seq == 0 {
+                            self.finding(n.line, Some(0), Reason::Spliced, format!(
                             "the first record's prev is not the genesis value of ledger {} and segment {}: the chain was spliced in from elsewhere",
                             self.ledger_id.as_deref().unwrap_or("?"), self.name
                         ));
-                    } else {
-                        self.finding(n.line, Some(n.seq), Reason::Spliced, format!(
+                        } else {
+                            self.finding(n.line, Some(n.seq), Reason::Spliced, format!(
                             "prev does not link to the record before it (seq {}): this record was spliced in from another chain, or its predecessor rewritten",
                             n.seq - 1
                         ));
+                        }
                     }
                 }
             }
