@@ -297,16 +297,15 @@ async fn handle(
     let endpoint = route(&method, &path);
     let api = endpoint.as_ref().map(api_of);
 
-    // Decide the answer under the lock, build it after.
-    let (reply, script) = {
-        let mut inner = shared.lock();
-        let generation = matches!(
-            endpoint,
-            Some(Endpoint::Messages | Endpoint::Responses | Endpoint::GeminiStream(_))
-        );
-        let reply = (generation && parsed.is_some()).then(|| inner.script.next_reply());
-        (reply, inner.script.clone())
-    };
+    // One lock for taking the reply, building the (lazy) response and logging, so that the
+    // log order is the order in which replies were taken. Nothing here awaits.
+    let mut inner = shared.lock();
+    let generation = matches!(
+        endpoint,
+        Some(Endpoint::Messages | Endpoint::Responses | Endpoint::GeminiStream(_))
+    );
+    let reply = (generation && parsed.is_some()).then(|| inner.script.next_reply());
+    let script = &inner.script;
 
     let response = match (&endpoint, &parsed, &reply) {
         (None, _, _) => json_response(
@@ -324,19 +323,19 @@ async fn handle(
         ),
         (Some(Endpoint::GeminiGenerate(model)), Some(req), _) => json_response(
             StatusCode::OK,
-            gemini::side_answer(req, model, &script, body.len()),
+            gemini::side_answer(req, model, script, body.len()),
         ),
         (Some(_), None, _) => json_response(
             StatusCode::BAD_REQUEST,
             json!({"error": {"message": "vnx mock: request body is not JSON"}}).to_string(),
         ),
-        (Some(e), Some(req), Some(reply)) => answer(e, req, reply, &script, body.len()),
+        (Some(e), Some(req), Some(reply)) => answer(e, req, reply, script, body.len()),
         // Unreachable: a generation request with a JSON body always takes a reply.
         (Some(_), Some(_), None) => json_response(StatusCode::INTERNAL_SERVER_ERROR, "{}".into()),
     };
 
     let record = RecordedRequest {
-        seq: 0,
+        seq: inner.log.len(),
         method: method.to_string(),
         path,
         query: uri.query().map(str::to_owned),
@@ -355,11 +354,7 @@ async fn handle(
         reply,
         status: response.status().as_u16(),
     };
-    {
-        let mut inner = shared.lock();
-        let seq = inner.log.len();
-        inner.log.push(RecordedRequest { seq, ..record });
-    }
+    inner.log.push(record);
     response
 }
 

@@ -732,7 +732,7 @@ fn claude_interactive() -> Result<PathBuf> {
     tmux.cmd(&["paste-buffer", "-p", "-d", "-b", "vnx", "-t", "vnx"])?;
     std::thread::sleep(Duration::from_secs(1));
     tmux.cmd(&["send-keys", "-t", "vnx", "Enter"])?;
-    tmux.wait_for("the Stop hook's marker", Duration::from_secs(60), || {
+    tmux.wait_for("the Stop hook's marker", Duration::from_secs(75), || {
         marker.exists()
     })?;
 
