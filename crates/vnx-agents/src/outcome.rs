@@ -162,12 +162,19 @@ pub struct Outcome {
 pub const MAX_ERROR_CHARS: usize = 2000;
 
 impl Outcome {
-    /// Whether another attempt may succeed: rate limits, API 5xx errors, and
-    /// crashes before the CLI printed anything.
+    /// Whether another attempt may succeed: rate limits, API 5xx errors (or,
+    /// without a status, an error text that says the failure is temporary, see
+    /// [`crate::is_transient_error_text`]), and crashes before the CLI printed anything.
     pub fn retryable(&self) -> bool {
         match self.class {
             OutcomeClass::RateLimited => true,
-            OutcomeClass::Api => self.http_status.is_some_and(|s| (500..=599).contains(&s)),
+            OutcomeClass::Api => match self.http_status {
+                Some(status) => (500..=599).contains(&status),
+                None => self
+                    .error
+                    .as_deref()
+                    .is_some_and(crate::parse::is_transient_error_text),
+            },
             OutcomeClass::Crashed => self.events == 0 && self.unparseable_lines == 0,
             _ => false,
         }

@@ -62,6 +62,9 @@ impl ClaudeStreamParser {
         let Some(message) = map.get("message").and_then(Value::as_object) else {
             return Vec::new();
         };
+        if let Some(error) = api_error_message(map, message) {
+            return vec![error];
+        }
         let mut events = content_events(message);
         if let (Some(id), Some(usage)) = (
             message.get("id").and_then(Value::as_str),
@@ -217,6 +220,31 @@ fn system(map: Map<String, Value>) -> Vec<AgentEvent> {
             vec![unknown(raw_type, map)]
         }
     }
+}
+
+/// The synthetic assistant message Claude Code writes for an API error
+/// (`model: "<synthetic>"`, `is_api_error_message: true` in `stream-json`,
+/// `isApiErrorMessage: true` in the transcript) as an [`AgentEvent::Error`];
+/// `None` for a real model message.
+pub(crate) fn api_error_message(
+    map: &Map<String, Value>,
+    message: &Map<String, Value>,
+) -> Option<AgentEvent> {
+    let flagged = ["is_api_error_message", "isApiErrorMessage"]
+        .iter()
+        .any(|k| map.get(*k).and_then(Value::as_bool) == Some(true));
+    if !flagged {
+        return None;
+    }
+    let text = message.get("content").map(value_text).unwrap_or_default();
+    let text = redact(&match str_of(map, "error") {
+        Some(kind) if !text.contains(&kind) => format!("{kind}: {text}"),
+        _ => text,
+    });
+    Some(AgentEvent::Error {
+        http_status: u16_of(map.get("api_error_status")).or_else(|| super::http_status_in(&text)),
+        message: text,
+    })
 }
 
 /// Anthropic usage (snake_case; `input_tokens` excludes cache reads and writes,

@@ -366,6 +366,28 @@ pub fn class_of_error_text(text: &str) -> OutcomeClass {
     }
 }
 
+/// Whether an API error text without a status describes a temporary
+/// server-side failure, e.g. codex 0.169's message for an HTTP 500: "We're
+/// currently experiencing high demand, which may cause temporary errors."
+pub fn is_transient_error_text(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    [
+        "high demand",
+        "temporar",
+        "overloaded",
+        "internal server error",
+        "service unavailable",
+        "bad gateway",
+        "gateway timeout",
+        "server error",
+        "try again",
+        "connection reset",
+        "stream disconnected",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
+}
+
 /// The first HTTP error status (400–599) standing alone as a 3-digit number in
 /// `text`, e.g. `500` in `API Error: 500 {"type":"error"…}`.
 pub fn http_status_in(text: &str) -> Option<u16> {

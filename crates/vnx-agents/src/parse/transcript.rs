@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 use vnx_types::{CostSource, OutcomeClass, Usage};
 
-use super::claude::{content_events, tool_results, usage_of, value_text};
+use super::claude::{api_error_message, content_events, tool_results, usage_of, value_text};
 use super::{
     Acc, Line, ParseContext, StreamParser, class_of_error_text, estimate, http_status_in, str_of,
     type_of, u64_of, unknown,
@@ -116,24 +116,13 @@ impl ClaudeTranscriptParser {
         let Some(message) = map.get("message").and_then(Value::as_object) else {
             return Vec::new();
         };
-        let is_api_error = map
-            .get("isApiErrorMessage")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        let mut events = Vec::new();
-        if is_api_error {
-            let text = message.get("content").map(value_text).unwrap_or_default();
-            let text = redact(&match str_of(map, "error") {
-                Some(kind) => format!("{kind}: {text}"),
-                None => text,
-            });
-            self.turn_error = Some(text.clone());
-            events.push(AgentEvent::Error {
-                http_status: http_status_in(&text),
-                message: text,
-            });
-            return events;
+        if let Some(error) = api_error_message(map, message) {
+            if let AgentEvent::Error { message, .. } = &error {
+                self.turn_error = Some(message.clone());
+            }
+            return vec![error];
         }
+        let mut events = Vec::new();
         if let Some(model) = str_of(message, "model").filter(|m| m != "<synthetic>")
             && self.acc.model.as_deref() != Some(model.as_str())
         {

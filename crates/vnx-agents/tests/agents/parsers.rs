@@ -976,3 +976,160 @@ fn no_panic_on_hostile_lines() {
         let _ = out.retryable();
     }
 }
+
+// ---------------------------------------------------------------- recorded errors
+// Recorded with the pinned CLIs against a mock answering an HTTP error (see
+// fixtures/README.md).
+
+const CLAUDE_READONLY: &[u8] = include_bytes!("../fixtures/claude-readonly-events.jsonl");
+const CLAUDE_500: &[u8] = include_bytes!("../fixtures/claude-api500-events.jsonl");
+const CLAUDE_429: &[u8] = include_bytes!("../fixtures/claude-ratelimit429-events.jsonl");
+const CLAUDE_401: &[u8] = include_bytes!("../fixtures/claude-auth401-events.jsonl");
+const CODEX_CACHED: &[u8] = include_bytes!("../fixtures/codex-cached-events.jsonl");
+const CODEX_500: &[u8] = include_bytes!("../fixtures/codex-api500-events.jsonl");
+const CODEX_429: &[u8] = include_bytes!("../fixtures/codex-ratelimit429-events.jsonl");
+const CODEX_401: &[u8] = include_bytes!("../fixtures/codex-auth401-events.jsonl");
+const GEMINI_STDIN: &[u8] = include_bytes!("../fixtures/gemini-stdin-events.jsonl");
+const GEMINI_401: &[u8] = include_bytes!("../fixtures/gemini-auth401-events.jsonl");
+
+#[test]
+fn recorded_claude_readonly_run() {
+    let (events, out) = run(claude(), CLAUDE_READONLY, &ProcessEnd::exited(0));
+    assert_eq!(out.class, OutcomeClass::Success);
+    assert_eq!(
+        out.session_id.as_deref(),
+        Some("0b7c1f0e-1111-4222-8333-444455556666")
+    );
+    assert_eq!(out.cli_version.as_deref(), Some("2.1.330"));
+    // total_cost_usd 0.000039999999999999996 → 40 micro-USD.
+    assert_eq!(out.cost_usd_micros, 40);
+    assert_eq!(out.usage, usage(10, 2, 0, 0));
+    let AgentEvent::Init { tools, .. } = &events[0] else {
+        panic!("{:?}", events[0])
+    };
+    assert!(tools.contains(&"Read".to_owned()));
+    assert!(!tools.contains(&"Write".to_owned()) && !tools.contains(&"Edit".to_owned()));
+}
+
+#[test]
+fn recorded_claude_api_500() {
+    let (events, out) = run(claude(), CLAUDE_500, &ProcessEnd::exited(1));
+    assert_eq!(out.class, OutcomeClass::Api);
+    assert_eq!(out.http_status, Some(500));
+    assert_eq!(out.api_retries, 1);
+    assert!(out.retryable());
+    assert!(
+        out.error
+            .as_deref()
+            .unwrap()
+            .starts_with("API Error: 500 mock 500")
+    );
+    // The synthetic `<synthetic>` assistant message is an error, not agent text.
+    assert!(events.iter().any(|e| matches!(
+        e,
+        AgentEvent::Error {
+            http_status: Some(500),
+            ..
+        }
+    )));
+    assert!(!events.iter().any(|e| matches!(e, AgentEvent::Text { .. })));
+    assert_eq!(out.final_text, None);
+    assert_eq!(
+        (out.cost_usd_micros, out.cost_source),
+        (0, CostSource::Reported)
+    );
+}
+
+#[test]
+fn recorded_claude_rate_limit_429() {
+    let (_, out) = run(claude(), CLAUDE_429, &ProcessEnd::exited(1));
+    assert_eq!(out.class, OutcomeClass::RateLimited);
+    assert_eq!(out.http_status, Some(429));
+    assert!(out.retryable());
+    assert_eq!(out.rate_limit_resets_at(), Some(1_795_294_412));
+    assert_eq!(out.api_retries, 0);
+    assert!(out.error.unwrap().contains("5-hour limit"));
+}
+
+#[test]
+fn recorded_claude_auth_401() {
+    let (_, out) = run(claude(), CLAUDE_401, &ProcessEnd::exited(1));
+    assert_eq!(out.class, OutcomeClass::Auth);
+    assert!(!out.retryable());
+    assert_eq!(out.api_retries, 2);
+}
+
+#[test]
+fn recorded_codex_cached_usage() {
+    let (_, out) = run(
+        CodexJsonParser::new(ctx(Some("gpt-5"))),
+        CODEX_CACHED,
+        &ProcessEnd::exited(0),
+    );
+    assert_eq!(out.class, OutcomeClass::Success);
+    // input_tokens 100 include 40 cached: 60 uncached + 40 cache reads.
+    assert_eq!(out.usage, usage(60, 5, 40, 0));
+    // 60 × 1.25 + 5 × 10 + 40 × 0.125 = 75 + 50 + 5 = 130 micro-USD.
+    assert_eq!(out.cost_usd_micros, 130);
+    assert_eq!(out.final_text.as_deref(), Some("ok"));
+    // The model-metadata warning item is an error event, but not the outcome's error.
+    assert_eq!(out.error, None);
+}
+
+#[test]
+fn recorded_codex_errors() {
+    let p = || CodexJsonParser::new(ctx(Some("gpt-5")));
+    let (_, out) = run(p(), CODEX_500, &ProcessEnd::exited(1));
+    // Codex turns a 500 into "high demand" with no status: api, and retryable.
+    assert_eq!((out.class, out.http_status), (OutcomeClass::Api, None));
+    assert!(out.retryable(), "{:?}", out.error);
+    let (_, out) = run(p(), CODEX_429, &ProcessEnd::exited(1));
+    assert_eq!(
+        (out.class, out.http_status),
+        (OutcomeClass::RateLimited, Some(429))
+    );
+    assert!(out.retryable());
+    let (_, out) = run(p(), CODEX_401, &ProcessEnd::exited(1));
+    assert_eq!(
+        (out.class, out.http_status),
+        (OutcomeClass::Auth, Some(401))
+    );
+    assert!(!out.retryable());
+}
+
+#[test]
+fn recorded_gemini_stdin_prompt_and_cache() {
+    let (events, out) = run(
+        GeminiStreamParser::new(ParseContext::default()),
+        GEMINI_STDIN,
+        &ProcessEnd::exited(0),
+    );
+    assert_eq!(out.class, OutcomeClass::Success);
+    assert_eq!(out.model.as_deref(), Some("gemini-2.5-flash"));
+    // input_tokens 50 include cached 20: `input` 30 is the uncached part.
+    assert_eq!(out.usage, usage(30, 1, 20, 0));
+    // 30 × 0.30 + 1 × 2.50 + 20 × 0.075 = 9 + 2.5 + 1.5 = 13 micro-USD.
+    assert_eq!(
+        (out.cost_usd_micros, out.cost_source),
+        (13, CostSource::Estimated)
+    );
+    assert_eq!(out.final_text.as_deref(), Some("ok"));
+    // The user message echo is not agent text.
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, AgentEvent::Text { text } if text.contains("MARKER")))
+    );
+}
+
+#[test]
+fn recorded_gemini_auth_401() {
+    let (_, out) = run(
+        GeminiStreamParser::new(ParseContext::default()),
+        GEMINI_401,
+        &ProcessEnd::exited(145),
+    );
+    assert_eq!(out.class, OutcomeClass::Auth);
+    assert_eq!(out.http_status, Some(401));
+    assert!(!out.retryable());
+}
