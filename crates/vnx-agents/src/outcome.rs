@@ -126,7 +126,8 @@ pub struct Outcome {
     /// Run duration, ms: the CLI's own figure, else the process wall time.
     pub duration_ms: Option<u64>,
     /// The agent's final text (claude `result`, codex last `agent_message`,
-    /// gemini assistant messages joined).
+    /// gemini assistant text after the last tool call). As the agent wrote it:
+    /// not redacted, control characters not escaped.
     pub final_text: Option<String>,
     /// Structured output (claude `result.structured_output` with `--json-schema`).
     pub structured_output: Option<Value>,

@@ -137,7 +137,16 @@ impl GeminiStreamParser {
             let http_status = code
                 .filter(|c| (400..=599).contains(c))
                 .or_else(|| http_status_in(&message));
-            let class = http_status.map_or_else(|| class_of_error_text(&message), class_of_status);
+            let error_type = error
+                .and_then(|e| e.get("type"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let class =
+                if error_type.contains("TurnLimit") || error_type.contains("MaxSessionTurns") {
+                    OutcomeClass::MaxTurns
+                } else {
+                    http_status.map_or_else(|| class_of_error_text(&message), class_of_status)
+                };
             (class, http_status, Some(message))
         };
         events.push(AgentEvent::Final(FinalInfo {

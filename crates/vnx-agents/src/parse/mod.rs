@@ -191,21 +191,26 @@ impl Acc {
                 } else {
                     self.last_error_status
                 });
-        let error = if class.is_success() {
-            None
-        } else {
-            let text = self
-                .final_info
-                .as_ref()
-                .and_then(|f| f.error.clone())
-                .or_else(|| self.last_error.clone())
-                .or_else(|| {
-                    let tail = end.stderr_tail.trim();
-                    (!tail.is_empty()).then(|| tail.to_owned())
-                })
-                .or_else(|| default_error_text(class, end));
-            text.map(|t| bound(&redact(&t), MAX_ERROR_CHARS))
+        let final_error = self.final_info.as_ref().and_then(|f| f.error.clone());
+        let stderr = {
+            let tail = end.stderr_tail.trim();
+            (!tail.is_empty()).then(|| last_chars(tail, STDERR_CHARS_IN_ERROR))
         };
+        let text = match default_error_text(class, end) {
+            // The process end explains the failure; the CLI's own words follow.
+            Some(how) if final_error.is_none() => {
+                Some(match stderr.or_else(|| self.last_error.clone()) {
+                    Some(detail) => format!("{how}: {detail}"),
+                    None => how,
+                })
+            }
+            _ if class.is_success() => None,
+            _ => final_error
+                .or_else(|| self.last_error.clone())
+                .or(stderr)
+                .or_else(|| Some(format!("{class:?} error"))),
+        };
+        let error = text.map(|t| bound(&redact(&t), MAX_ERROR_CHARS));
         Outcome {
             class,
             session_id: self.session_id.clone(),
@@ -283,6 +288,20 @@ fn default_error_text(class: OutcomeClass, end: &ProcessEnd) -> Option<String> {
         OutcomeClass::Interrupted => Some(format!("interrupted by the user ({how})")),
         _ => None,
     }
+}
+
+/// How much of the stderr tail goes into [`Outcome::error`], chars.
+const STDERR_CHARS_IN_ERROR: usize = 1500;
+
+/// The last `n` chars of `text`, with `…` marking a cut.
+fn last_chars(text: &str, n: usize) -> String {
+    let count = text.chars().count();
+    if count <= n {
+        return text.to_owned();
+    }
+    let mut out = String::from("…");
+    out.extend(text.chars().skip(count - n));
+    out
 }
 
 fn set_if_some(slot: &mut Option<String>, value: Option<&String>) {

@@ -1133,3 +1133,17 @@ fn recorded_gemini_auth_401() {
     assert_eq!(out.http_status, Some(401));
     assert!(!out.retryable());
 }
+
+#[test]
+fn recorded_claude_schema_unmet_is_success_without_structured_output() {
+    const STREAM: &[u8] = include_bytes!("../fixtures/claude-schema-unmet-events.jsonl");
+    let (_, out) = run(claude(), STREAM, &ProcessEnd::exited(0));
+    assert_eq!(out.class, OutcomeClass::Success);
+    assert_eq!(
+        out.session_id.as_deref(),
+        Some("22222222-3333-4444-8555-666666666666")
+    );
+    assert_eq!(out.turns, 2);
+    assert_eq!(out.structured_output, None);
+    assert_eq!(out.cost_usd_micros, 80);
+}
