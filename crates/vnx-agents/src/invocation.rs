@@ -3,7 +3,7 @@
 //! Argv is always an array, never a shell string, and the prompt never lands
 //! in it: it goes to stdin (claude `-p` reads stdin; codex `exec -` reads
 //! stdin; gemini prepends stdin to the `-p` text, so vnx passes `-p ""`), or,
-//! on the tmux lane, through the terminal.
+//! on the tmux lane, as the text the lane pastes into the terminal.
 
 use std::path::PathBuf;
 
@@ -33,8 +33,9 @@ pub struct Invocation {
     pub env: Vec<(String, String)>,
     /// Variables the child must not inherit.
     pub env_remove: Vec<String>,
-    /// Bytes to write to stdin, then close it; `None` = stdin closed at once
-    /// (or, on the tmux lane, the terminal).
+    /// The prompt: bytes to write to stdin, then close it (headless and pty
+    /// lanes), or the instruction the tmux lane pastes into the interactive
+    /// session. `None` only for a `command` provider with `prompt_on_stdin = false`.
     pub stdin: Option<Vec<u8>>,
     /// Working directory.
     pub cwd: PathBuf,
@@ -256,13 +257,13 @@ fn claude_headless(inv: &mut Invocation, req: &DispatchRequest, model: Option<&s
 }
 
 /// Interactive `claude --session-id <uuid> --permission-mode … --settings …`
-/// for a tmux window; the lane pastes the prompt and reads the transcript.
+/// for a tmux window; the lane pastes `stdin` (the prompt) as the instruction,
+/// and the caller parses the session transcript.
 fn claude_tmux(
     inv: &mut Invocation,
     req: &DispatchRequest,
     model: Option<&str>,
 ) -> Result<(), BuildError> {
-    inv.stdin = None;
     inv.output = OutputFormat::ClaudeTranscript;
     if req.resume_session_id.is_none() {
         let id = req

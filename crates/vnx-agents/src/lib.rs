@@ -53,8 +53,8 @@ pub use money::{MICROS_PER_USD, decimal_usd_to_micros, format_usd, usd_to_micros
 pub use outcome::{EndCause, Exit, MAX_ERROR_CHARS, Outcome, ProcessEnd};
 pub use parse::{
     ClaudeStreamParser, ClaudeTranscriptParser, CodexJsonParser, GeminiStreamParser, ParseContext,
-    StreamParser, TextParser, class_of_error_text, class_of_status, http_status_in,
-    is_transient_error_text, parser_for,
+    StreamParser, TextParser, class_of_error_text, class_of_status, claude_transcript_path,
+    http_status_in, is_transient_error_text, parser_for,
 };
 pub use price::{BUILTIN_PRICES_TOML, Cost, ModelPrice, PriceTable};
 pub use request::{DispatchRequest, PermissionProfile};

@@ -17,7 +17,7 @@ pub use claude::ClaudeStreamParser;
 pub use codex::CodexJsonParser;
 pub use gemini::GeminiStreamParser;
 pub use text::TextParser;
-pub use transcript::ClaudeTranscriptParser;
+pub use transcript::{ClaudeTranscriptParser, claude_transcript_path};
 
 use serde_json::{Map, Value};
 use vnx_types::{CostSource, OutcomeClass, Usage};

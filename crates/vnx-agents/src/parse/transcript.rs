@@ -10,6 +10,7 @@
 //! are known and produce no events.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 use vnx_types::{CostSource, OutcomeClass, Usage};
@@ -26,7 +27,7 @@ use crate::price::Cost;
 use crate::redact;
 
 /// Line types that are session bookkeeping, not agent activity.
-const BOOKKEEPING: [&str; 10] = [
+const BOOKKEEPING: [&str; 13] = [
     "mode",
     "permission-mode",
     "atis-latch",
@@ -37,7 +38,26 @@ const BOOKKEEPING: [&str; 10] = [
     "custom-title",
     "queue-operation",
     "progress",
+    "api-request",
+    "api-request-shape",
+    "api-request-blob",
 ];
+
+/// Where Claude Code writes the transcript of session `session_id` started in
+/// `cwd`: `<home>/.claude/projects/<cwd with every non-alphanumeric char
+/// replaced by ->/<session_id>.jsonl` (checked with 2.1.330:
+/// `/tmp/my_proj.v2 x` → `-tmp-my-proj-v2-x`).
+pub fn claude_transcript_path(home: &Path, cwd: &Path, session_id: &str) -> PathBuf {
+    let project: String = cwd
+        .to_string_lossy()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    home.join(".claude")
+        .join("projects")
+        .join(project)
+        .join(format!("{session_id}.jsonl"))
+}
 
 /// Parser for the claude interactive transcript.
 #[derive(Debug, Clone)]

@@ -155,7 +155,8 @@ fn claude_tmux_lane_is_interactive() {
         ]
     );
     assert!(!args(&inv).contains(&"-p"));
-    assert_eq!(inv.stdin, None);
+    // The tmux lane pastes the prompt into the session.
+    assert_eq!(inv.stdin.as_deref(), Some(&b"Create hello.txt"[..]));
     assert_eq!(inv.output, OutputFormat::ClaudeTranscript);
     assert_eq!(inv.warnings.len(), 1, "{:?}", inv.warnings);
 
@@ -412,11 +413,11 @@ fn huge_prompt_never_in_argv() {
             p.name
         );
     }
-    // The tmux lane: the prompt goes through the terminal, not argv or stdin.
+    // The tmux lane: the prompt is pasted into the terminal, never in argv.
     r.lane = Lane::Tmux;
     let inv = build_invocation(&provider(ProviderKind::Claude), &r, NO_ENV).unwrap();
     assert!(inv.args.iter().all(|a| a.len() < 100));
-    assert_eq!(inv.stdin, None);
+    assert_eq!(inv.stdin.as_ref().map(Vec::len), Some(prompt.len()));
 }
 
 #[test]

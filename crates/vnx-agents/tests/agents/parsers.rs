@@ -1147,3 +1147,35 @@ fn recorded_claude_schema_unmet_is_success_without_structured_output() {
     assert_eq!(out.structured_output, None);
     assert_eq!(out.cost_usd_micros, 80);
 }
+
+#[test]
+fn recorded_print_transcript_ends_with_end_turn() {
+    const STREAM: &[u8] = include_bytes!("../fixtures/claude-print-transcript.jsonl");
+    let parser = ClaudeTranscriptParser::new(ParseContext::default());
+    let (_, out) = run(parser, STREAM, &ProcessEnd::exited(0));
+    assert_eq!(out.class, OutcomeClass::Success);
+    assert_eq!(
+        out.session_id.as_deref(),
+        Some("33333333-3333-4444-8555-666666666666")
+    );
+    assert_eq!(out.final_text.as_deref(), Some("ok"));
+    assert_eq!(out.usage.input_tokens, 10);
+    assert_eq!(out.cost_source, CostSource::Reported);
+    assert_eq!(out.unknown_events, 0);
+    assert_eq!(out.unparseable_lines, 0);
+}
+
+#[test]
+fn transcript_path_matches_claude() {
+    let path = vnx_agents::claude_transcript_path(
+        std::path::Path::new("/home/dev"),
+        std::path::Path::new("/tmp/vnxmock/my_proj.v2 x"),
+        "33333333-3333-4444-8555-666666666666",
+    );
+    assert_eq!(
+        path,
+        std::path::Path::new(
+            "/home/dev/.claude/projects/-tmp-vnxmock-my-proj-v2-x/33333333-3333-4444-8555-666666666666.jsonl"
+        )
+    );
+}
