@@ -4,6 +4,12 @@
 //! in it: it goes to stdin (claude `-p` reads stdin; codex `exec -` reads
 //! stdin; gemini prepends stdin to the `-p` text, so vnx passes `-p ""`), or,
 //! on the tmux lane, as the text the lane pastes into the terminal.
+//!
+//! Checked against the pinned CLIs (claude 2.1.330, codex 0.169.0, gemini
+//! 0.61.0) with a loopback mock model: every flag combination built here is
+//! accepted; claude `--resume=<id>` and gemini `-r <uuid>` continue the session;
+//! codex reads `-` from stdin (also after `resume <id>`); gemini with `-p ""`
+//! sends exactly the stdin text as the user message.
 
 use std::path::PathBuf;
 

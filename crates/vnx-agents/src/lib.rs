@@ -18,6 +18,24 @@
 //!   tested range of each CLI ([`CLAUDE_VERSIONS`], [`CODEX_VERSIONS`],
 //!   [`GEMINI_VERSIONS`]).
 //!
+//! ```
+//! use vnx_agents::{DispatchRequest, ParseContext, ProcessEnd, Provider, ProviderKind};
+//!
+//! let provider = Provider::builtin(ProviderKind::Claude);
+//! let req = DispatchRequest::new("Say hello", "/tmp/worktree");
+//! let inv = vnx_agents::build_invocation(&provider, &req, [("PATH", "/usr/bin")])?;
+//! assert_eq!(inv.program, "claude");
+//! assert_eq!(inv.stdin.as_deref(), Some(&b"Say hello"[..]));
+//!
+//! // The exec layer spawns `inv` and feeds stdout lines to the parser.
+//! let mut parser = vnx_agents::parser_for(inv.output, ParseContext::new(&provider, &req));
+//! parser.feed_line(br#"{"type":"result","subtype":"success","is_error":false,"result":"hi","total_cost_usd":0.01}"#);
+//! let outcome = parser.finish(&ProcessEnd::exited(0));
+//! assert!(outcome.class.is_success());
+//! assert_eq!(outcome.cost_usd_micros, 10_000);
+//! # Ok::<(), vnx_agents::BuildError>(())
+//! ```
+//!
 //! Architecture invariant: this crate spawns no process, reads no environment
 //! and no file at run time, and has no async runtime. Callers pass the
 //! environment in and feed output lines to the parsers.

@@ -22,11 +22,12 @@ pub use transcript::{ClaudeTranscriptParser, claude_transcript_path};
 use serde_json::{Map, Value};
 use vnx_types::{CostSource, OutcomeClass, Usage};
 
-use crate::config::OutputFormat;
+use crate::config::{OutputFormat, Provider};
 use crate::event::{AgentEvent, FinalInfo, RateLimit, ToolCall};
 use crate::outcome::{EndCause, Exit, MAX_ERROR_CHARS, Outcome, ProcessEnd};
 use crate::price::{Cost, PriceTable};
 use crate::redact;
+use crate::request::DispatchRequest;
 
 /// An incremental parser of one worker's stdout.
 pub trait StreamParser {
@@ -59,6 +60,21 @@ pub struct ParseContext {
     pub prices: PriceTable,
     /// The model vnx asked for, if any.
     pub requested_model: Option<String>,
+}
+
+impl ParseContext {
+    /// The context for a run of `provider` for `req`: the built-in prices with
+    /// the provider's `prices` overrides, and the request's model (else the
+    /// provider's `default_model`).
+    pub fn new(provider: &Provider, req: &DispatchRequest) -> ParseContext {
+        ParseContext {
+            prices: PriceTable::builtin().with_overrides(&provider.config.prices),
+            requested_model: req
+                .model
+                .clone()
+                .or_else(|| provider.config.default_model.clone()),
+        }
+    }
 }
 
 impl Default for ParseContext {

@@ -470,3 +470,22 @@ fn billing_default_is_subscription() {
     assert_eq!(req().lane, Lane::Headless);
     assert_eq!(req().permission, PermissionProfile::Edit);
 }
+
+#[test]
+fn parse_context_from_provider() {
+    let mut p = provider(ProviderKind::Codex);
+    p.config.default_model = Some("my-model".into());
+    p.config.prices.insert(
+        "my-model".into(),
+        vnx_agents::ModelPrice {
+            input: 1_000_000,
+            output: 0,
+            cache_read: None,
+            cache_write: None,
+        },
+    );
+    let ctx = vnx_agents::ParseContext::new(&p, &req());
+    assert_eq!(ctx.requested_model.as_deref(), Some("my-model"));
+    assert!(ctx.prices.lookup("my-model").is_some());
+    assert!(ctx.prices.lookup("gpt-5").is_some());
+}
