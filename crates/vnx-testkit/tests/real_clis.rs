@@ -470,6 +470,39 @@ fn codex_server_error() -> Result<Run> {
         run.event("turn.failed", None).is_some(),
         "no turn.failed\n{ctx}"
     );
+    // codex_args() sets request_max_retries=0.
+    ensure!(server.model_requests().len() == 1, "{ctx}");
+    Ok(run)
+}
+
+fn codex_malformed() -> Result<Run> {
+    let server = MockServer::start(Script::malformed())?;
+    let sb = Sandbox::new()?;
+    let run = codex_exec(&server, &sb, "hi")?;
+    let ctx = dump(&server, &run);
+    ensure!(run.status == Some(1), "{ctx}");
+    let failed = run.event("turn.failed", None).context("no turn.failed")?;
+    let message = failed["error"]["message"].as_str().unwrap_or_default();
+    ensure!(message.contains("response.completed"), "{ctx}");
+    Ok(run)
+}
+
+fn codex_rate_limited() -> Result<Run> {
+    let server = MockServer::start(Script::rate_limited(1))?;
+    let sb = Sandbox::new()?;
+    let run = codex_exec(&server, &sb, "hi")?;
+    let ctx = dump(&server, &run);
+    ensure!(run.status == Some(1), "{ctx}");
+    let failed = run.event("turn.failed", None).context("no turn.failed")?;
+    ensure!(
+        failed["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("429"),
+        "{ctx}"
+    );
+    // codex_args() sets request_max_retries=0.
+    ensure!(server.model_requests().len() == 1, "{ctx}");
     Ok(run)
 }
 
@@ -486,6 +519,33 @@ fn codex_exec_writes_a_file_with_apply_patch() -> Result<()> {
 #[test]
 fn codex_exec_500_fails_the_turn() -> Result<()> {
     codex_server_error().map(drop)
+}
+
+#[test]
+fn codex_exec_malformed_stream_fails_the_turn() -> Result<()> {
+    codex_malformed().map(drop)
+}
+
+#[test]
+fn codex_exec_429_fails_the_turn_without_retry() -> Result<()> {
+    codex_rate_limited().map(drop)
+}
+
+#[test]
+fn codex_exec_waits_out_a_slow_stream() -> Result<()> {
+    let delay = Duration::from_millis(100);
+    let server = MockServer::start(Script::text("one two three").with_event_delay(delay))?;
+    let sb = Sandbox::new()?;
+    let run = codex_exec(&server, &sb, "hi")?;
+    let ctx = dump(&server, &run);
+    ensure!(run.status == Some(0), "{ctx}");
+    let msg = run
+        .event("item.completed", None)
+        .context("no item.completed")?;
+    ensure!(msg["item"]["text"] == "one two three", "{ctx}");
+    // created, item added, 3 deltas, item done, completed: 7 pauses at least.
+    ensure!(run.elapsed >= delay * 7, "{ctx}");
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -580,6 +640,17 @@ fn gemini_error() -> Result<Run> {
     Ok(run)
 }
 
+fn gemini_malformed() -> Result<Run> {
+    let server = MockServer::start(Script::malformed())?;
+    let sb = Sandbox::new()?;
+    let run = gemini_p(&server, &sb, "hi")?;
+    let ctx = dump(&server, &run);
+    ensure!(run.status == Some(1), "{ctx}");
+    let result = run.event("result", None).context("no result")?;
+    ensure!(result["status"] == "error", "{ctx}");
+    Ok(run)
+}
+
 #[test]
 fn gemini_plain_text() -> Result<()> {
     gemini_plain().map(drop)
@@ -625,6 +696,11 @@ fn gemini_auto_model_goes_through_the_router_side_call() -> Result<()> {
 #[test]
 fn gemini_api_error_sets_the_exit_code() -> Result<()> {
     gemini_error().map(drop)
+}
+
+#[test]
+fn gemini_malformed_stream_is_an_error_result() -> Result<()> {
+    gemini_malformed().map(drop)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -828,7 +904,7 @@ fn record_fixtures() -> Result<()> {
     type Scenario = fn() -> Result<Run>;
     let dir = workspace_root().join("crates/vnx-testkit/recordings");
     std::fs::create_dir_all(&dir)?;
-    let runs: [(&str, Scenario); 9] = [
+    let runs: [(&str, Scenario); 12] = [
         ("claude-plain", claude_plain),
         ("claude-tooluse", claude_tool_use),
         ("claude-500", claude_server_error),
@@ -836,8 +912,11 @@ fn record_fixtures() -> Result<()> {
         ("codex-plain", codex_plain),
         ("codex-tooluse", codex_tool_use),
         ("codex-500", codex_server_error),
+        ("codex-429", codex_rate_limited),
+        ("codex-malformed", codex_malformed),
         ("gemini-plain", gemini_plain),
         ("gemini-tooluse", gemini_tool_use),
+        ("gemini-malformed", gemini_malformed),
     ];
     for (name, scenario) in runs {
         let run = scenario().with_context(|| format!("scenario {name}"))?;
