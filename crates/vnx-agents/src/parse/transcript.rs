@@ -27,7 +27,7 @@ use crate::price::Cost;
 use crate::redact;
 
 /// Line types that are session bookkeeping, not agent activity.
-const BOOKKEEPING: [&str; 13] = [
+const BOOKKEEPING: [&str; 15] = [
     "mode",
     "permission-mode",
     "atis-latch",
@@ -41,6 +41,8 @@ const BOOKKEEPING: [&str; 13] = [
     "api-request",
     "api-request-shape",
     "api-request-blob",
+    "tools-used",
+    "file-history-delta",
 ];
 
 /// Where Claude Code writes the transcript of session `session_id` started in
@@ -67,8 +69,11 @@ pub struct ClaudeTranscriptParser {
     message_usage: BTreeMap<String, Usage>,
     /// An API error message seen in the current turn.
     turn_error: Option<String>,
-    /// Text of the current turn's assistant messages.
+    /// Text blocks of the current turn's last assistant message that had text
+    /// (like claude's `result`, the final text is the last message, not the turn).
     turn_text: Vec<String>,
+    /// Id of the message `turn_text` belongs to.
+    text_message_id: Option<String>,
     /// Whether the last assistant message ended its turn (`stop_reason: end_turn`).
     ended_turn: bool,
 }
@@ -82,6 +87,7 @@ impl ClaudeTranscriptParser {
             message_usage: BTreeMap::new(),
             turn_error: None,
             turn_text: Vec::new(),
+            text_message_id: None,
             ended_turn: false,
         }
     }
@@ -156,8 +162,13 @@ impl ClaudeTranscriptParser {
         }
         self.ended_turn = message.get("stop_reason").and_then(Value::as_str) == Some("end_turn");
         let content = content_events(message);
+        let id = str_of(message, "id");
         for event in &content {
             if let AgentEvent::Text { text } = event {
+                if id.is_none() || id != self.text_message_id {
+                    self.turn_text.clear();
+                    self.text_message_id.clone_from(&id);
+                }
                 self.turn_text.push(text.clone());
             }
         }
@@ -204,6 +215,8 @@ impl ClaudeTranscriptParser {
                     stop_reason: None,
                 })]
             }
+            // The Stop hook ran (the tmux lane's completion marker): bookkeeping.
+            Some("stop_hook_summary") => Vec::new(),
             Some("api_error") => {
                 let text = redact(
                     &map.get("error")

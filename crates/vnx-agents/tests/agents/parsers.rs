@@ -1179,3 +1179,35 @@ fn transcript_path_matches_claude() {
         )
     );
 }
+
+#[test]
+fn recorded_interactive_tool_use_transcript() {
+    const STREAM: &[u8] = include_bytes!("../fixtures/claude-interactive-tooluse-transcript.jsonl");
+    let parser = ClaudeTranscriptParser::new(ParseContext::default());
+    let (events, out) = run(parser, STREAM, &ProcessEnd::exited(0));
+    assert_eq!(out.class, OutcomeClass::Success);
+    assert_eq!(
+        out.files_written(),
+        vec!["/home/dev/project/hello.txt".to_owned()]
+    );
+    assert_eq!(
+        out.tool_calls[0].id.as_deref(),
+        Some("toolu_mock_30d9d03604484d2b85e3c8f2d0aefcc1")
+    );
+    // Two lines of the first message count once.
+    assert_eq!(out.usage, usage(13_903 + 14_024, 25 + 6, 0, 0));
+    assert_eq!(out.turns, 1);
+    // Like claude's `result`: the last message's text, not the whole turn's.
+    assert_eq!(
+        out.final_text.as_deref(),
+        Some("Done: I created hello.txt.")
+    );
+    assert_eq!((out.unknown_events, out.unparseable_lines), (0, 0));
+    assert!(events.iter().any(|e| matches!(
+        e,
+        AgentEvent::ToolResult {
+            is_error: false,
+            ..
+        }
+    )));
+}
