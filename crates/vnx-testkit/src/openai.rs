@@ -11,9 +11,7 @@ pub(crate) fn carries_tool_result(body: &Value) -> bool {
     let Some(items) = body["input"].as_array() else {
         return false;
     };
-    let last_user = items
-        .iter()
-        .rposition(|i| i["role"] == "user" && i["type"] != "function_call_output");
+    let last_user = items.iter().rposition(|i| i["role"] == "user");
     let last_output = items.iter().rposition(|i| {
         i["type"]
             .as_str()

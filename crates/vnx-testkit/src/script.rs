@@ -51,7 +51,8 @@ pub struct Script {
     /// working directory; for Claude Code (whose `Write` wants an absolute path) the mock
     /// joins it to the `Primary working directory` named in Claude's system prompt.
     pub file_path: String,
-    /// Content the tool call writes, verbatim.
+    /// Content the tool call writes, verbatim for Claude and Gemini. Codex's `apply_patch`
+    /// ends every line with `\n`, so there content without a final newline gains one.
     pub file_content: String,
     /// Pause before each SSE event (the "slow" scenario); zero for none.
     pub event_delay: Duration,
