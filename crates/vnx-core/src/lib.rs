@@ -1,0 +1,24 @@
+//! vnx's pipeline core. For now one module, [`worker`]: one governed agent
+//! run, end to end.
+//!
+//! A run goes: resolve the provider's binary → probe its `--version` (once
+//! per process) → apply the auth guard and build the argv (`vnx-agents`) →
+//! run it in a lane (`vnx-exec`) with the provider's stream parser as the
+//! lane's observer → classify the outcome from the final event → retry
+//! retryable failures with backoff → sum every attempt up in a
+//! [`worker::WorkerRun`].
+//!
+//! **Architecture invariants**: this crate spawns no process itself (every
+//! child, the `--version` probe included, runs through a `vnx-exec` lane);
+//! it never prints; it reads the process environment only when
+//! [`worker::EnvSource::Inherit`] is chosen (tests pass a fixed one).
+//!
+//! Units: durations in milliseconds, money in integer micro-USD, tokens as
+//! integers in [`vnx_types::Usage`]'s convention.
+
+pub mod worker;
+
+pub use worker::{
+    Backoff, EnvSource, EventLogFile, EventSink, Jitter, TmuxOptions, WorkerError, WorkerOptions,
+    WorkerRun, run_worker,
+};

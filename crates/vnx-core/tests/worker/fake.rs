@@ -1,0 +1,1 @@
+//! The scripted fake agent: faults a real CLI can't be made to show.
