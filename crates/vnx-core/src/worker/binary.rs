@@ -141,7 +141,12 @@ pub(crate) async fn probe(
     probe
 }
 
-async fn run_probe(kind: ProviderKind, binary: &Path, env: &ChildEnv, scratch: &Path) -> VersionProbe {
+async fn run_probe(
+    kind: ProviderKind,
+    binary: &Path,
+    env: &ChildEnv,
+    scratch: &Path,
+) -> VersionProbe {
     let mut inv = Invocation::new(binary, ["--version"]);
     inv.env = env.clone();
     let log = scratch.join("version.txt");
@@ -196,19 +201,30 @@ mod tests {
     #[test]
     fn missing_binary_names_provider_place_and_fix() {
         let provider = Provider::builtin(ProviderKind::Claude);
-        let env = EnvSource::Fixed(vec![("PATH".into(), "/nonexistent-a:/nonexistent-b".into())]);
+        let env = EnvSource::Fixed(vec![(
+            "PATH".into(),
+            "/nonexistent-a:/nonexistent-b".into(),
+        )]);
         let err = resolve(&provider, &env, Path::new("/")).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("provider `claude`"), "{msg}");
         assert!(msg.contains("/nonexistent-a:/nonexistent-b"), "{msg}");
-        assert!(msg.contains("npm install -g @anthropic-ai/claude-code"), "{msg}");
+        assert!(
+            msg.contains("npm install -g @anthropic-ai/claude-code"),
+            "{msg}"
+        );
         assert!(msg.contains("vnx doctor"), "{msg}");
 
         let mut config = ProviderConfig::default();
         config.binary = Some("/no/such/codex".into());
         let provider = Provider::from_config("codex", config).unwrap();
-        let msg = resolve(&provider, &env, Path::new("/")).unwrap_err().to_string();
-        assert!(msg.contains("/no/such/codex") && msg.contains("@openai/codex"), "{msg}");
+        let msg = resolve(&provider, &env, Path::new("/"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("/no/such/codex") && msg.contains("@openai/codex"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -49,7 +49,10 @@ pub enum WorkerError {
 }
 
 impl WorkerError {
-    pub(crate) fn io(context: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> WorkerError {
+    pub(crate) fn io(
+        context: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> WorkerError {
         let path = path.into();
         move |source| WorkerError::Io {
             context,

@@ -122,7 +122,10 @@ impl fmt::Debug for WorkerOptions {
             .field("drain_timeout", &self.drain_timeout)
             .field("max_line_bytes", &self.max_line_bytes)
             .field("tmux", &self.tmux)
-            .field("on_event", &self.on_event.as_ref().map(|_| "Fn(&AgentEvent)"))
+            .field(
+                "on_event",
+                &self.on_event.as_ref().map(|_| "Fn(&AgentEvent)"),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -250,8 +253,10 @@ pub async fn run_worker(
     let start = Instant::now();
     let mut req = request.clone();
     req.lane = lane;
-    std::fs::create_dir_all(&options.run_dir)
-        .map_err(WorkerError::io("creating the run directory", &options.run_dir))?;
+    std::fs::create_dir_all(&options.run_dir).map_err(WorkerError::io(
+        "creating the run directory",
+        &options.run_dir,
+    ))?;
     let binary = binary::resolve(provider, &options.env, &req.cwd)?;
     let env_vars = options.env.vars();
     // The auth guard and the request checks run before anything is spawned.
@@ -277,8 +282,16 @@ pub async fn run_worker(
         } else {
             attempt_request(&req, provider.kind, n)
         };
-        let (outcome, report, log, attempt_warnings) =
-            run_attempt(&attempt_req, provider, &binary, n + 1, options, cancel, &env_vars).await?;
+        let (outcome, report, log, attempt_warnings) = run_attempt(
+            &attempt_req,
+            provider,
+            &binary,
+            n + 1,
+            options,
+            cancel,
+            &env_vars,
+        )
+        .await?;
         for w in attempt_warnings {
             if !warnings.contains(&w) {
                 warnings.push(w);
@@ -421,8 +434,12 @@ fn tmux_socket(options: &WorkerOptions) -> PathBuf {
     if local.as_os_str().len() < 100 {
         return local;
     }
-    let tag = &hex::encode(Sha256::digest(options.run_dir.as_os_str().as_encoded_bytes()))[..12];
-    std::env::temp_dir().join(format!("vnx-tmux-{tag}")).join("s")
+    let tag = &hex::encode(Sha256::digest(
+        options.run_dir.as_os_str().as_encoded_bytes(),
+    ))[..12];
+    std::env::temp_dir()
+        .join(format!("vnx-tmux-{tag}"))
+        .join("s")
 }
 
 type AttemptResult = (Outcome, RunReport, EventLogFile, Vec<String>);
@@ -451,7 +468,11 @@ async fn run_attempt(
     let inv = build_invocation(provider, &req, env_vars.iter().map(|(k, v)| (k, v)))?;
     let warnings = inv.warnings.clone();
     // tmux sets TERM for its panes; an inherited `TERM=dumb` would cripple the TUI.
-    let drop_extra: &[&str] = if req.lane == Lane::Tmux { &["TERM"] } else { &[] };
+    let drop_extra: &[&str] = if req.lane == Lane::Tmux {
+        &["TERM"]
+    } else {
+        &[]
+    };
     let child_env = env::child_env(&options.env, &inv, drop_extra);
     let exec_inv = vnx_exec::Invocation {
         program: binary.to_path_buf(),
@@ -467,7 +488,10 @@ async fn run_attempt(
         .with_overrides(&provider.config.prices);
     let ctx = ParseContext {
         prices,
-        requested_model: req.model.clone().or_else(|| provider.config.default_model.clone()),
+        requested_model: req
+            .model
+            .clone()
+            .or_else(|| provider.config.default_model.clone()),
     };
     let events_path = dir.join(format!("attempt-{number}.events.ndjson"));
     let mut run_opts = RunOptions::new(&events_path);
@@ -522,7 +546,12 @@ async fn run_attempt(
     lane.ready_timeout = options.tmux.ready_timeout;
     lane.enter_delay = options.tmux.enter_delay;
     let report = Runner::Tmux(lane)
-        .run(&exec_inv, &run_opts, &mut |_: vnx_exec::LineRef<'_>| vnx_exec::Flow::Continue, cancel)
+        .run(
+            &exec_inv,
+            &run_opts,
+            &mut |_: vnx_exec::LineRef<'_>| vnx_exec::Flow::Continue,
+            cancel,
+        )
         .await
         .map_err(exec_err)?;
     let end = process_end(&report);
@@ -544,7 +573,8 @@ async fn run_attempt(
         None => {
             warnings.push(format!(
                 "no claude session transcript {session}.jsonl under {}/.claude/projects",
-                home.as_deref().map_or_else(|| "$HOME".to_owned(), |h| h.display().to_string())
+                home.as_deref()
+                    .map_or_else(|| "$HOME".to_owned(), |h| h.display().to_string())
             ));
             (make_parser(), Vec::new())
         }
@@ -560,7 +590,15 @@ async fn run_attempt(
     }
     tokio::fs::write(&events_path, &bytes)
         .await
-        .map_err(WorkerError::io("saving the transcript as the event log", &events_path))?;
+        .map_err(WorkerError::io(
+            "saving the transcript as the event log",
+            &events_path,
+        ))?;
     let outcome = parser.finish(&end);
-    Ok((outcome, report, sha256_file_info(&events_path, &bytes), warnings))
+    Ok((
+        outcome,
+        report,
+        sha256_file_info(&events_path, &bytes),
+        warnings,
+    ))
 }

@@ -100,7 +100,7 @@ fn random_below(bound: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vnx_agents::{ParseContext, ProcessEnd, StreamParser, parser_for, OutputFormat};
+    use vnx_agents::{OutputFormat, ParseContext, ProcessEnd, StreamParser, parser_for};
 
     #[test]
     fn exponential_capped_and_jittered() {

@@ -34,16 +34,20 @@ pub(crate) fn write_settings(
             let text = if text.trim_start().starts_with('{') {
                 text.to_owned()
             } else {
-                std::fs::read_to_string(text)
-                    .map_err(WorkerError::io("reading the request's claude settings", text))?
+                std::fs::read_to_string(text).map_err(WorkerError::io(
+                    "reading the request's claude settings",
+                    text,
+                ))?
             };
             serde_json::from_str::<Value>(&text).map_err(|e| WorkerError::Io {
                 context: "parsing the request's claude settings",
-                path: PathBuf::from(if existing.is_some_and(|t| t.trim_start().starts_with('{')) {
-                    "<settings JSON>"
-                } else {
-                    text.as_str()
-                }),
+                path: PathBuf::from(
+                    if existing.is_some_and(|t| t.trim_start().starts_with('{')) {
+                        "<settings JSON>"
+                    } else {
+                        text.as_str()
+                    },
+                ),
                 source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
             })?
         }
@@ -70,8 +74,10 @@ pub(crate) fn write_settings(
             stop.push(hook);
         }
     }
-    std::fs::write(path, settings.to_string())
-        .map_err(WorkerError::io("writing the tmux lane's claude settings", path))
+    std::fs::write(path, settings.to_string()).map_err(WorkerError::io(
+        "writing the tmux lane's claude settings",
+        path,
+    ))
 }
 
 /// Claude Code's project directory name for `cwd`: every character that is
@@ -122,9 +128,10 @@ pub(crate) async fn read_transcript(
 ) -> Result<(Box<dyn StreamParser + Send>, Vec<u8>), WorkerError> {
     let until = Instant::now() + wait;
     loop {
-        let bytes = read_bounded(path)
-            .await
-            .map_err(WorkerError::io("reading the claude session transcript", path))?;
+        let bytes = read_bounded(path).await.map_err(WorkerError::io(
+            "reading the claude session transcript",
+            path,
+        ))?;
         let mut parser = make_parser();
         for line in bytes.split(|b| *b == b'\n') {
             parser.feed_line(line);
@@ -141,7 +148,9 @@ async fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
     use tokio::io::AsyncReadExt;
     let file = tokio::fs::File::open(path).await?;
     let mut out = Vec::new();
-    file.take(MAX_TRANSCRIPT_BYTES).read_to_end(&mut out).await?;
+    file.take(MAX_TRANSCRIPT_BYTES)
+        .read_to_end(&mut out)
+        .await?;
     Ok(out)
 }
 
@@ -154,14 +163,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json");
         let marker = dir.path().join("it's done");
-        let existing = r#"{"model":"x","hooks":{"Stop":[{"hooks":[{"type":"command","command":"true"}]}]}}"#;
+        let existing =
+            r#"{"model":"x","hooks":{"Stop":[{"hooks":[{"type":"command","command":"true"}]}]}}"#;
         write_settings(&path, &marker, Some(existing)).unwrap();
         let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(v["model"], "x");
         let stop = v["hooks"]["Stop"].as_array().unwrap();
         assert_eq!(stop.len(), 2);
         let cmd = stop[1]["hooks"][0]["command"].as_str().unwrap();
-        assert!(cmd.starts_with("touch '") && cmd.contains(r"it'\''s done"), "{cmd}");
+        assert!(
+            cmd.starts_with("touch '") && cmd.contains(r"it'\''s done"),
+            "{cmd}"
+        );
     }
 
     #[test]

@@ -176,7 +176,12 @@ pub fn fake_agent() -> &'static Path {
 /// A `command` provider running the fake agent with `script`, parsed as claude stream-json.
 pub fn fake_provider(script: &[&str]) -> Provider {
     let mut argv = vec!["fake-agent".to_owned()];
-    argv.extend(script.iter().map(|s| (*s).to_owned()));
+    // `{` and `}` are placeholder syntax in argv templates: double them.
+    argv.extend(
+        script
+            .iter()
+            .map(|s| s.replace('{', "{{").replace('}', "}}")),
+    );
     Provider::from_config(
         "fake",
         ProviderConfig {

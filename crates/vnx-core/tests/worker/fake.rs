@@ -1,1 +1,280 @@
-//! The scripted fake agent: faults a real CLI can't be made to show.
+//! The scripted fake agent (`tests/fake-agent`) for faults a real CLI can't be
+//! made to show, and the errors around the run (missing binary, version range).
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
+
+use vnx_agents::{DispatchRequest, Provider, ProviderConfig, ProviderKind};
+use vnx_core::{WorkerError, run_worker};
+use vnx_exec::CancelToken;
+use vnx_types::{Lane, OutcomeClass};
+
+use crate::common::{Sandbox, describe, fake_provider, options, plain_env};
+
+async fn fake_run(script: &[&str], max_retries: u32) -> (vnx_core::WorkerRun, Sandbox) {
+    let sb = Sandbox::new();
+    let mut opts = options(&sb, plain_env(&sb));
+    opts.max_retries = max_retries;
+    opts.total_timeout = Some(Duration::from_secs(2));
+    let req = DispatchRequest::new("do it", &sb.repo);
+    let run = run_worker(
+        &req,
+        &fake_provider(script),
+        Lane::Headless,
+        &opts,
+        &CancelToken::new(),
+    )
+    .await
+    .unwrap();
+    (run, sb)
+}
+
+#[tokio::test]
+async fn a_hang_times_out_and_is_killed() {
+    let started = Instant::now();
+    let (run, _sb) = fake_run(
+        &[
+            "--line",
+            r#"{"type":"system","subtype":"init","session_id":"s1"}"#,
+            "--hang",
+        ],
+        2,
+    )
+    .await;
+    let ctx = describe(&run, None);
+    assert_eq!(run.outcome.class, OutcomeClass::Timeout, "{ctx}");
+    assert_eq!(run.attempts.len(), 1, "a timeout is not retried: {ctx}");
+    assert!(run.last_report.killed, "{ctx}");
+    assert_eq!(run.outcome.session_id.as_deref(), Some("s1"), "{ctx}");
+    assert!(started.elapsed() < Duration::from_secs(15), "{ctx}");
+}
+
+#[tokio::test]
+async fn a_hang_after_the_final_event_is_success() {
+    let (run, _sb) = fake_run(&["--hang-after-final"], 0).await;
+    let ctx = describe(&run, None);
+    assert_eq!(run.outcome.class, OutcomeClass::Success, "{ctx}");
+    assert_eq!(
+        run.last_report.ended_by,
+        vnx_exec::EndedBy::Finished,
+        "{ctx}"
+    );
+}
+
+#[tokio::test]
+async fn a_crash_before_any_output_is_crashed_and_retried() {
+    let (run, _sb) = fake_run(&["--crash"], 1).await;
+    let ctx = describe(&run, None);
+    assert_eq!(run.outcome.class, OutcomeClass::Crashed, "{ctx}");
+    assert_eq!(run.outcome.signal, Some(6), "SIGABRT: {ctx}");
+    let classes: Vec<_> = run.attempts.iter().map(|a| a.outcome).collect();
+    assert_eq!(
+        classes,
+        [OutcomeClass::Crashed, OutcomeClass::Crashed],
+        "{ctx}"
+    );
+    assert!(
+        run.attempts
+            .iter()
+            .all(|a| a.exit_code.is_none() && a.error.is_some()),
+        "{ctx}"
+    );
+}
+
+#[tokio::test]
+async fn a_crash_after_output_is_not_retried() {
+    let (run, _sb) = fake_run(
+        &[
+            "--line",
+            r#"{"type":"system","subtype":"init","session_id":"s2"}"#,
+            "--crash",
+        ],
+        2,
+    )
+    .await;
+    let ctx = describe(&run, None);
+    assert_eq!(run.outcome.class, OutcomeClass::Crashed, "{ctx}");
+    assert_eq!(run.attempts.len(), 1, "{ctx}");
+}
+
+#[tokio::test]
+async fn nothing_printed_and_exit_0_is_a_protocol_error() {
+    let (run, _sb) = fake_run(&[], 2).await;
+    let ctx = describe(&run, None);
+    assert_eq!(run.outcome.class, OutcomeClass::Protocol, "{ctx}");
+    assert_eq!(run.outcome.exit_code, Some(0), "{ctx}");
+    assert_eq!(run.attempts.len(), 1, "{ctx}");
+    assert_eq!(run.event_log().map(|l| l.bytes), Some(0), "{ctx}");
+}
+
+#[tokio::test]
+async fn garbage_lines_are_kept_counted_and_not_success() {
+    let (run, _sb) = fake_run(&["--garbage", "--non-utf8", "--exit", "0"], 0).await;
+    let ctx = describe(&run, None);
+    assert!(!run.succeeded(), "{ctx}");
+    assert_eq!(run.outcome.class, OutcomeClass::Protocol, "{ctx}");
+    assert!(run.outcome.unparseable_lines >= 4, "{ctx}");
+    assert!(run.warnings.iter().any(|w| w.contains("not JSON")), "{ctx}");
+    let log = run.event_log().unwrap();
+    let bytes = std::fs::read(&log.path).unwrap();
+    assert!(bytes.windows(16).any(|w| w == b"this is not json"), "{ctx}");
+    assert_eq!(bytes.len() as u64, log.bytes);
+}
+
+#[tokio::test]
+async fn a_prompt_beyond_the_argument_limit_goes_on_stdin() {
+    let sb = Sandbox::new();
+    let opts = options(&sb, plain_env(&sb));
+    // 3 MB: far beyond Linux's 128 KiB per-argument and 2 MB total argv limits.
+    let prompt = "p".repeat(3 * 1024 * 1024);
+    let req = DispatchRequest::new(prompt.clone(), &sb.repo);
+    let provider = fake_provider(&["--echo-stdin", "--final"]);
+    let run = run_worker(&req, &provider, Lane::Headless, &opts, &CancelToken::new())
+        .await
+        .unwrap();
+    let ctx = describe(&run, None);
+    assert!(run.succeeded(), "{ctx}");
+    let log = std::fs::read_to_string(&run.event_log().unwrap().path).unwrap();
+    let first: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert_eq!(first["type"], "stdin");
+    assert_eq!(first["len"].as_u64(), Some(prompt.len() as u64));
+}
+
+#[tokio::test]
+async fn scrubbed_variables_never_reach_the_worker() {
+    let sb = Sandbox::new();
+    let mut env = plain_env(&sb);
+    env.extend([
+        (
+            "ANTHROPIC_API_KEY".to_owned(),
+            "sk-ant-api03-leakleakleakleak".to_owned(),
+        ),
+        ("CLAUDECODE".to_owned(), "1".to_owned()),
+        ("CLAUDE_CODE_SESSION_ID".to_owned(), "outer".to_owned()),
+    ]);
+    let opts = options(&sb, env);
+    let req = DispatchRequest::new("x", &sb.repo);
+    let provider = fake_provider(&[
+        "--print-env",
+        "ANTHROPIC_API_KEY",
+        "--print-env",
+        "CLAUDECODE",
+        "--print-env",
+        "CLAUDE_CODE_SESSION_ID",
+        "--print-env",
+        "HOME",
+        "--final",
+    ]);
+    let run = run_worker(&req, &provider, Lane::Headless, &opts, &CancelToken::new())
+        .await
+        .unwrap();
+    let log = std::fs::read_to_string(&run.event_log().unwrap().path).unwrap();
+    let seen: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|v: &serde_json::Value| v["type"] == "env")
+        .collect();
+    assert_eq!(seen.len(), 4, "{log}");
+    for v in &seen[..3] {
+        assert_eq!(v["set"], false, "{log}");
+    }
+    assert_eq!(seen[3]["set"], true, "{log}");
+    assert!(!log.contains("leakleak"));
+}
+
+#[tokio::test]
+async fn cancel_interrupts_and_stops_retrying() {
+    let sb = Sandbox::new();
+    let mut opts = options(&sb, plain_env(&sb));
+    opts.max_retries = 3;
+    let req = DispatchRequest::new("x", &sb.repo);
+    let cancel = CancelToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        trigger.cancel();
+    });
+    let run = run_worker(
+        &req,
+        &fake_provider(&["--hang"]),
+        Lane::Headless,
+        &opts,
+        &cancel,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        run.outcome.class,
+        OutcomeClass::Interrupted,
+        "{}",
+        describe(&run, None)
+    );
+    assert_eq!(run.attempts.len(), 1);
+}
+
+#[tokio::test]
+async fn a_missing_binary_names_provider_place_and_install_command() {
+    let sb = Sandbox::new();
+    let opts = options(
+        &sb,
+        vec![
+            ("PATH".into(), "/nonexistent/bin".into()),
+            ("HOME".into(), sb.home.display().to_string()),
+        ],
+    );
+    let req = DispatchRequest::new("x", &sb.repo);
+    let err = run_worker(
+        &req,
+        &Provider::builtin(ProviderKind::Gemini),
+        Lane::Headless,
+        &opts,
+        &CancelToken::new(),
+    )
+    .await
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, WorkerError::BinaryNotFound { .. }), "{msg}");
+    assert!(msg.contains("provider `gemini`"), "{msg}");
+    assert!(msg.contains("/nonexistent/bin"), "{msg}");
+    assert!(msg.contains("npm install -g @google/gemini-cli"), "{msg}");
+    assert!(msg.contains("vnx doctor"), "{msg}");
+}
+
+#[tokio::test]
+async fn a_version_outside_the_tested_range_is_a_warning() {
+    let sb = Sandbox::new();
+    let script = sb.root.path().join("claude-9");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nif [ \"$1\" = --version ]; then echo '9.9.9 (Claude Code)'; exit 0; fi\ncat >/dev/null\n\
+         echo '{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,\"session_id\":\"v9\",\"result\":\"ok\"}'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let provider = Provider::from_config(
+        "claude",
+        ProviderConfig {
+            binary: Some(script.display().to_string()),
+            ..ProviderConfig::default()
+        },
+    )
+    .unwrap();
+    let opts = options(&sb, plain_env(&sb));
+    let req = DispatchRequest::new("x", &sb.repo);
+    let run = run_worker(&req, &provider, Lane::Headless, &opts, &CancelToken::new())
+        .await
+        .unwrap();
+    let ctx = describe(&run, None);
+    assert!(run.succeeded(), "{ctx}");
+    assert_eq!(
+        run.cli_version.as_deref(),
+        Some("9.9.9 (Claude Code)"),
+        "{ctx}"
+    );
+    assert!(
+        run.warnings
+            .iter()
+            .any(|w| w.contains("claude 9.9.9 is outside the tested range 2.1.x")),
+        "{ctx}"
+    );
+}
