@@ -215,8 +215,10 @@ mod tests {
         );
         assert!(msg.contains("vnx doctor"), "{msg}");
 
-        let mut config = ProviderConfig::default();
-        config.binary = Some("/no/such/codex".into());
+        let config = ProviderConfig {
+            binary: Some("/no/such/codex".into()),
+            ..ProviderConfig::default()
+        };
         let provider = Provider::from_config("codex", config).unwrap();
         let msg = resolve(&provider, &env, Path::new("/"))
             .unwrap_err()

@@ -62,7 +62,7 @@ impl Default for TmuxOptions {
         TmuxOptions {
             tmux: PathBuf::from("tmux"),
             socket: None,
-            ready_timeout: Duration::from_secs(60),
+            ready_timeout: Duration::from_mins(1),
             enter_delay: Duration::from_secs(1),
             transcript_wait: Duration::from_secs(15),
         }
@@ -138,8 +138,8 @@ impl WorkerOptions {
             env: EnvSource::Inherit,
             max_retries: 2,
             backoff: Backoff::default(),
-            total_timeout: Some(Duration::from_secs(30 * 60)),
-            inactivity_timeout: Some(Duration::from_secs(10 * 60)),
+            total_timeout: Some(Duration::from_mins(30)),
+            inactivity_timeout: Some(Duration::from_mins(10)),
             finish_grace: Duration::from_secs(2),
             term_grace: Duration::from_secs(2),
             drain_timeout: Duration::from_secs(2),
@@ -373,10 +373,11 @@ pub async fn run_worker(
 /// resumes a session.
 fn attempt_request(req: &DispatchRequest, kind: ProviderKind, n: u32) -> DispatchRequest {
     let mut r = req.clone();
-    if kind == ProviderKind::Claude && r.resume_session_id.is_none() {
-        if n > 0 || r.session_id.is_none() {
-            r.session_id = Some(uuid::Uuid::new_v4().to_string());
-        }
+    if kind == ProviderKind::Claude
+        && r.resume_session_id.is_none()
+        && (n > 0 || r.session_id.is_none())
+    {
+        r.session_id = Some(uuid::Uuid::new_v4().to_string());
     }
     r
 }
@@ -561,23 +562,20 @@ async fn run_attempt(
         .and_then(|home| tmux::find_transcript(home, &req.cwd, &session));
     let mut warnings = warnings;
     let make_parser = || parser_for(inv.output, ctx.clone());
-    let (mut parser, bytes) = match &transcript {
-        Some(path) => {
-            let wait = if report.ended_by == EndedBy::Finished {
-                options.tmux.transcript_wait
-            } else {
-                Duration::ZERO
-            };
-            tmux::read_transcript(path, &make_parser, &end, wait).await?
-        }
-        None => {
-            warnings.push(format!(
-                "no claude session transcript {session}.jsonl under {}/.claude/projects",
-                home.as_deref()
-                    .map_or_else(|| "$HOME".to_owned(), |h| h.display().to_string())
-            ));
-            (make_parser(), Vec::new())
-        }
+    let (mut parser, bytes) = if let Some(path) = &transcript {
+        let wait = if report.ended_by == EndedBy::Finished {
+            options.tmux.transcript_wait
+        } else {
+            Duration::ZERO
+        };
+        tmux::read_transcript(path, &make_parser, &end, wait).await?
+    } else {
+        warnings.push(format!(
+            "no claude session transcript {session}.jsonl under {}/.claude/projects",
+            home.as_deref()
+                .map_or_else(|| "$HOME".to_owned(), |h| h.display().to_string())
+        ));
+        (make_parser(), Vec::new())
     };
     if let Some(sink) = &options.on_event {
         // Replay for live observers: the transcript is read after the fact.

@@ -37,9 +37,9 @@ impl Default for Backoff {
     fn default() -> Self {
         Backoff {
             initial: Duration::from_secs(2),
-            max: Duration::from_secs(60),
+            max: Duration::from_mins(1),
             jitter: Jitter::Equal,
-            max_rate_limit_wait: Duration::from_secs(300),
+            max_rate_limit_wait: Duration::from_mins(5),
         }
     }
 }
@@ -100,13 +100,13 @@ fn random_below(bound: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vnx_agents::{OutputFormat, ParseContext, ProcessEnd, StreamParser, parser_for};
+    use vnx_agents::{OutputFormat, ParseContext, ProcessEnd, parser_for};
 
     #[test]
     fn exponential_capped_and_jittered() {
         let b = Backoff {
             initial: Duration::from_millis(100),
-            max: Duration::from_millis(1000),
+            max: Duration::from_secs(1),
             jitter: Jitter::None,
             ..Backoff::default()
         };

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -95,10 +96,10 @@ pub fn options(sb: &Sandbox, env: Vec<(String, String)>) -> WorkerOptions {
         max_rate_limit_wait: Duration::from_secs(2),
     };
     o.total_timeout = Some(Duration::from_secs(150));
-    o.inactivity_timeout = Some(Duration::from_secs(120));
+    o.inactivity_timeout = Some(Duration::from_mins(2));
     o.finish_grace = Duration::from_millis(500);
-    o.term_grace = Duration::from_millis(1000);
-    o.drain_timeout = Duration::from_millis(1000);
+    o.term_grace = Duration::from_secs(1);
+    o.drain_timeout = Duration::from_secs(1);
     o
 }
 
@@ -120,14 +121,15 @@ pub fn describe(run: &WorkerRun, server: Option<&MockServer>) -> String {
     if let Some(log) = run.event_log() {
         let text = std::fs::read_to_string(&log.path).unwrap_or_default();
         let cut: String = text.chars().take(6000).collect();
-        out.push_str(&format!("event log {}:\n{cut}\n", log.path.display()));
+        let _ = writeln!(out, "event log {}:\n{cut}", log.path.display());
     }
     if let Some(server) = server {
         for r in server.requests() {
-            out.push_str(&format!(
-                "  {} {} -> {} {:?} ({} bytes)\n",
+            let _ = writeln!(
+                out,
+                "  {} {} -> {} {:?} ({} bytes)",
                 r.method, r.path, r.status, r.reply, r.body_len
-            ));
+            );
         }
     }
     out
