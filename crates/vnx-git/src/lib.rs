@@ -1,0 +1,41 @@
+//! A thin, tested wrapper over the `git` CLI for vnx.
+//!
+//! Every call runs `git -C <dir> …` from an argv array (never a shell) with
+//! `GIT_TERMINAL_PROMPT=0`, the C locale and no inherited `GIT_DIR`-style
+//! variables; a failure keeps the command line, its exit status and the tail
+//! of its stderr ([`GitError::Failed`]).
+//!
+//! - [`repo_root`], [`head_commit`], [`current_branch`], [`dirty_files`]: facts
+//!   about the user's repository.
+//! - [`create`], [`remove`], [`list`], [`prune`]: one worktree per dispatch on
+//!   branch `vnx/<dispatch-id>` under `<repo>/.vnx/worktrees/`.
+//! - [`commit_all`]: commit what the worker left uncommitted, with a fallback
+//!   identity for machines that have none.
+//! - [`diff_facts`]: commits, changed files with line counts, new/deleted files,
+//!   tests touched, diff stat and the bounded unified diff between base and head;
+//!   [`added_lines`] reads the `+` lines of that diff for the gates.
+//!
+//! Architecture invariant: this crate only ever runs `git`, and only reads or
+//! writes files inside the repository's git directory (the exclude file and the
+//! worktree's base record).
+
+mod cmd;
+mod commit;
+mod error;
+mod facts;
+mod repo;
+mod worktree;
+
+pub use commit::{FALLBACK_EMAIL, FALLBACK_NAME, commit_all};
+pub use error::{GitError, Result};
+pub use facts::{
+    AddedLine, ChangeKind, CommitInfo, DEFAULT_MAX_DIFF_BYTES, DiffFacts, DiffOptions, DiffStat,
+    FileChange, added_lines, diff_facts, is_test_path,
+};
+pub use repo::{
+    DirtyFile, common_dir, current_branch, dirty_files, head_commit, repo_root, resolve_commit,
+};
+pub use worktree::{
+    BRANCH_PREFIX, PruneReport, RemoveMode, WORKTREES_DIR, Worktree, WorktreeInfo, create,
+    ensure_excluded, list, prune, recorded_base, remove, validate_dispatch_id, worktree_path,
+};

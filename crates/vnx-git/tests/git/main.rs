@@ -1,0 +1,2 @@
+//! Integration tests against real git repositories in temp dirs.
+fn main() {}
