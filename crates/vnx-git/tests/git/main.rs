@@ -1,5 +1,8 @@
 //! Integration tests against real git repositories in temp dirs (no mocks).
 
+// Helpers outside #[test] functions may unwrap too: a panic is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -367,7 +370,11 @@ fn list_and_prune() {
 fn diff_is_bounded_at_a_line_boundary() {
     let repo = Repo::new();
     let base = vnx_git::head_commit(&repo.root).unwrap();
-    let big: String = (0..2000).map(|i| format!("line number {i}\n")).collect();
+    let big: String = (0..2000)
+        .map(|i| format!("line number {i}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n";
     write(&repo.root, "big.txt", &big);
     let head = vnx_git::commit_all(&repo.root, "big").unwrap().unwrap();
     let facts = vnx_git::diff_facts(
