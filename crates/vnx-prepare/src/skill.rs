@@ -141,11 +141,10 @@ impl<'de> Deserialize<'de> for SkillGates {
     }
 }
 
-/// The profile names of front matter: `read-only` (also `read_only`), `edit`, `full`.
+/// The profile names of front matter: `read-only`, `edit`, `full`.
 #[derive(Deserialize)]
 #[serde(rename_all = "kebab-case")]
 enum ProfileName {
-    #[serde(alias = "read_only", alias = "readonly")]
     ReadOnly,
     Edit,
     Full,
@@ -564,7 +563,7 @@ fn read_bounded(path: &Path) -> Result<String, SkillError> {
             .unwrap_or(&[]);
         SkillError::Malformed {
             path: path.to_path_buf(),
-            line: String::from_utf8_lossy(valid).lines().count().max(1),
+            line: valid.split(|b| *b == b'\n').count(),
             message: "not valid UTF-8; save the file as UTF-8".to_owned(),
         }
     })
