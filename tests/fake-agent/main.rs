@@ -151,7 +151,7 @@ fn print_final(out: &mut impl Write) -> std::io::Result<()> {
 fn hang(out: &mut impl Write) -> std::io::Result<()> {
     out.flush()?;
     loop {
-        std::thread::sleep(Duration::from_secs(3600));
+        std::thread::sleep(Duration::from_hours(1));
     }
 }
 

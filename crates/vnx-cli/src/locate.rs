@@ -41,32 +41,27 @@ pub struct LedgerLocation {
 /// directory. Without `--ledger`, the ledger is `ledger/` at the root of the
 /// git repository containing the current directory (or `./ledger` outside git).
 pub fn locate_ledger(arg: Option<&Path>, cwd: &Path) -> LedgerLocation {
-    match arg {
-        Some(path) => {
-            let is_segment = path.is_file()
-                || (!path.is_dir() && path.extension().is_some_and(|e| e == "ndjson"));
-            if is_segment {
-                let dir = path
-                    .parent()
-                    .filter(|p| !p.as_os_str().is_empty())
-                    .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-                let segment = path.file_name().map(|n| n.to_string_lossy().into_owned());
-                LedgerLocation { dir, segment }
-            } else {
-                LedgerLocation {
-                    dir: path.to_path_buf(),
-                    segment: None,
-                }
-            }
-        }
-        None => {
-            let root = repo_root(cwd).unwrap_or_else(|| cwd.to_path_buf());
-            LedgerLocation {
-                dir: root.join("ledger"),
-                segment: None,
-            }
-        }
+    let Some(path) = arg else {
+        let root = repo_root(cwd).unwrap_or_else(|| cwd.to_path_buf());
+        return LedgerLocation {
+            dir: root.join("ledger"),
+            segment: None,
+        };
+    };
+    let is_segment =
+        path.is_file() || (!path.is_dir() && path.extension().is_some_and(|e| e == "ndjson"));
+    if !is_segment {
+        return LedgerLocation {
+            dir: path.to_path_buf(),
+            segment: None,
+        };
     }
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let segment = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    LedgerLocation { dir, segment }
 }
 
 /// This writer's identity for segment names: `$VNX_WRITER`, else

@@ -1,6 +1,6 @@
 //! Shared helpers for the ledger's integration tests: deterministic ledgers
 //! and the tampering operations an attacker (or an accident) would apply.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 
