@@ -254,11 +254,11 @@ async fn rss(mib: u64, dir: &Path) {
     assert_eq!(log.bytes, bytes);
     println!(
         "claude stream-json through run_worker (headless lane + parser): {:.1} MiB, {lines} lines (generated in {gen_s:.1} s)",
-        bytes as f64 / 1048576.0
+        bytes as f64 / 1_048_576.0
     );
     println!(
         "  parsed in {secs:.1} s ({:.0} MiB/s); events {}, tool calls {}, event log sha256 {}",
-        bytes as f64 / 1048576.0 / secs,
+        bytes as f64 / 1_048_576.0 / secs,
         run.outcome.events,
         run.outcome.tool_calls.len(),
         &log.sha256[..16]
