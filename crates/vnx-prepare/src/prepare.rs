@@ -478,20 +478,33 @@ fn intelligence_text(
 }
 
 /// Cuts `text` to at most `limit` bytes (at a char boundary), ending it with a
-/// marker saying so. Returns whether it was cut.
+/// marker saying so. Returns whether it was cut. The result never exceeds
+/// `limit`, even when `limit` is smaller than the marker.
 fn bound(text: String, limit: usize) -> (String, bool) {
     if text.len() <= limit {
         return (text, false);
     }
     let marker =
         format!("\n\n[vnx: intelligence truncated to {limit} bytes; the rest was left out]");
-    let mut cut = limit.saturating_sub(marker.len());
-    while cut > 0 && !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    let mut out = text.get(..cut).unwrap_or("").to_owned();
-    out.push_str(&marker);
+    let (head, tail) = if marker.len() <= limit {
+        (limit - marker.len(), marker.as_str())
+    } else {
+        (limit, "")
+    };
+    let mut out = text
+        .get(..floor_char_boundary(&text, head))
+        .unwrap_or("")
+        .to_owned();
+    out.push_str(tail);
     (out, true)
+}
+
+fn floor_char_boundary(text: &str, mut at: usize) -> usize {
+    at = at.min(text.len());
+    while at > 0 && !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
 }
 
 /// The latest `max` failed gates (verdict `fail`) of dispatches of `skill`,
@@ -567,4 +580,27 @@ fn one_line(text: &str, max: usize) -> String {
     let mut out: String = joined.chars().take(max.saturating_sub(1)).collect();
     out.push('…');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bound_never_exceeds_the_limit() {
+        let text = "é".repeat(5_000);
+        for limit in [0, 1, 2, 3, 10, 71, 200, 8192, 9_999, 10_000, 20_000] {
+            let (out, cut) = bound(text.clone(), limit);
+            assert!(out.len() <= limit, "{limit}: {}", out.len());
+            assert_eq!(cut, text.len() > limit);
+        }
+        let (out, cut) = bound(text.clone(), 300);
+        assert!(cut && out.ends_with("left out]") && out.starts_with('é'));
+    }
+
+    #[test]
+    fn one_line_collapses_and_cuts() {
+        assert_eq!(one_line(" a\n\tb  c ", 10), "a b c");
+        assert_eq!(one_line("abcdef", 4), "abc…");
+    }
 }

@@ -256,6 +256,13 @@ pub struct Skill {
     pub path: PathBuf,
 }
 
+impl Skill {
+    /// The gate mode this skill runs under: its own `gate_mode`, else `[run] gate_mode`.
+    pub fn effective_gate_mode(&self, run: &crate::config::RunConfig) -> GateMode {
+        self.gate_mode.unwrap_or(run.gate_mode)
+    }
+}
+
 /// One line of [`SkillCatalog::list`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SkillEntry {
@@ -615,8 +622,17 @@ pub fn parse_skill(text: &str, path: &Path, source: SkillSource) -> Result<Skill
         .unwrap_or("")
         .trim_start_matches(['\n', '\r'])
         .trim_end();
-    let fm: FrontMatter =
-        serde_saphyr::from_str(yaml).map_err(|e| front_matter_error(&e, yaml, path))?;
+    if yaml.trim().is_empty() {
+        return Err(SkillError::FrontMatter {
+            path: path.to_path_buf(),
+            line: 2,
+            field: None,
+            message: "is empty".to_owned(),
+            expected: Some("at least `name:` and `description:`"),
+        });
+    }
+    let fm: FrontMatter = serde_saphyr::from_str_with_options(yaml, yaml_options())
+        .map_err(|e| front_matter_error(&e, yaml, path))?;
     if !is_valid_skill_name(&fm.name) {
         return Err(SkillError::FrontMatter {
             path: path.to_path_buf(),
@@ -658,6 +674,22 @@ pub fn parse_skill(text: &str, path: &Path, source: SkillSource) -> Result<Skill
     })
 }
 
+/// Parser options: the default budget is sized for large documents; front
+/// matter is a dozen fields, so a much smaller one rejects alias bombs and deep
+/// nesting quickly.
+fn yaml_options() -> serde_saphyr::Options {
+    let mut options = serde_saphyr::Options::default();
+    options.budget = serde_saphyr::budget! {
+        max_events: 100_000,
+        max_nodes: 20_000,
+        max_aliases: 1_000,
+        max_anchors: 1_000,
+        max_depth: 32,
+        max_total_scalar_bytes: 1024 * 1024,
+    };
+    options
+}
+
 /// The 1-based file line of top-level front matter key `key`, if present.
 fn front_matter_line_of(text: &str, key: &str) -> Option<usize> {
     text.lines()
@@ -682,10 +714,14 @@ fn top_level_key(line: &str) -> Option<&str> {
 /// starts on line 2), the field (from the message, else the top-level key at
 /// or above the error line) and what it expects.
 fn front_matter_error(err: &serde_saphyr::Error, yaml: &str, path: &Path) -> SkillError {
-    let message = serde_saphyr::DefaultMessageFormatter
+    let mut message = serde_saphyr::DefaultMessageFormatter
         .format_message(err)
         .escape_debug()
         .to_string();
+    // The parser's hint is about its own API, not about the file.
+    if let Some(i) = message.find(", set DuplicateKeyPolicy") {
+        message.truncate(i);
+    }
     let yaml_line = err
         .location()
         .map_or(1, |l| usize::try_from(l.line()).unwrap_or(1))
@@ -706,9 +742,9 @@ fn front_matter_error(err: &serde_saphyr::Error, yaml: &str, path: &Path) -> Ski
                 .find_map(top_level_key)
                 .map(str::to_owned)
         });
-    // The parser's message often says what it expected already ("unknown
-    // variant `x`, expected one of …"); add vnx's description only when not.
-    let expected = if message.contains("expected") {
+    // The parser's message may list the choices already ("unknown variant
+    // `x`, expected one of …"); add vnx's description only when it does not.
+    let expected = if message.contains("expected one of") {
         None
     } else {
         field.as_deref().and_then(expected_for)

@@ -1,3 +1,4 @@
+use std::fmt::Write as _;
 use std::path::Path;
 
 use vnx_agents::PermissionProfile;
@@ -180,6 +181,7 @@ fn malformed_front_matter_names_file_line_and_field() {
         (6, Some("allowed_tools")),
         "{text}"
     );
+    assert!(text.contains("list of tool names"), "{text}");
 
     let (line, field, text) =
         front_matter_err("---\nname: x\ndescription: d\ngates: 3\n---\nbody\n");
@@ -230,6 +232,46 @@ fn malformed_structure_is_reported_with_its_line() {
 }
 
 #[test]
+fn hostile_front_matter_is_an_error_not_a_panic() {
+    let mut bomb = String::from(
+        "---\nname: x\ndescription: d\nmetadata:\n  a: &a [x, x, x, x, x, x, x, x, x]\n",
+    );
+    for (name, prev) in [
+        ("b", "a"),
+        ("c", "b"),
+        ("d", "c"),
+        ("e", "d"),
+        ("f", "e"),
+        ("g", "f"),
+        ("h", "g"),
+    ] {
+        let refs = vec![format!("*{prev}"); 9].join(", ");
+        writeln!(bomb, "  {name}: &{name} [{refs}]").unwrap();
+    }
+    bomb.push_str("---\nbody\n");
+    let deep = format!(
+        "---\nname: x\ndescription: d\nmetadata: {{k: {}{}}}\n---\nbody\n",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let cases = [
+        bomb,
+        deep,
+        "---\nname: x\ndescription: d\ngates: {diff_limit_lines: 99999999999999999999999}\n---\nb\n".to_owned(),
+        "---\nname: x\ndescription: d\n\tprofile: edit\n---\nb\n".to_owned(),
+        "---\n- just\n- a list\n---\nb\n".to_owned(),
+        "---\n\n---\nb\n".to_owned(),
+        "---\n---\n".to_owned(),
+        "---".to_owned(),
+        "---\nname: x\ndescription: d\nname: x\n---\nb\n".to_owned(),
+    ];
+    for text in cases {
+        let result = parse_skill(&text, Path::new("x/SKILL.md"), SkillSource::Repo);
+        assert!(result.is_err(), "accepted: {}", &text[..text.len().min(80)]);
+    }
+}
+
+#[test]
 fn a_broken_skill_is_listed_with_its_error() {
     let d = Dirs::new();
     d.repo_skill("broken", "---\nname: broken\n---\nbody\n");
@@ -266,6 +308,8 @@ fn all_fields_and_both_gate_forms() {
         Some(&["no-secrets".to_owned(), "command:tests".to_owned()][..])
     );
     assert_eq!(skill.gate_mode, Some(GateMode::Enforce));
+    let run = vnx_prepare::RunConfig::default();
+    assert_eq!(skill.effective_gate_mode(&run), GateMode::Enforce);
     assert!(!skill.editing, "read-only skills do not edit by default");
     assert!(skill.requires_approval);
     assert_eq!(skill.body, "# Audit\n\nLook.");
@@ -282,6 +326,10 @@ fn all_fields_and_both_gate_forms() {
     assert_eq!(table.profile, PermissionProfile::Edit);
     assert!(table.editing);
     assert_eq!(table.gate_mode, None);
+    assert_eq!(
+        table.effective_gate_mode(&vnx_prepare::RunConfig::default()),
+        GateMode::Shadow
+    );
 
     // CRLF line endings and a byte-order mark are fine.
     let crlf = parse_skill(
