@@ -106,7 +106,7 @@ mod tests {
     fn note_body_is_checked_strictly() {
         assert!(validate_body("note", r#"{"text":"hi"}"#).is_ok());
         assert!(validate_body("note", r#"{"text":"hi","extra":1}"#).is_err());
-        assert!(validate_body("note", r#"{}"#).unwrap_err().contains("text"));
+        assert!(validate_body("note", r"{}").unwrap_err().contains("text"));
     }
 
     #[test]

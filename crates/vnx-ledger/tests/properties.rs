@@ -2,6 +2,9 @@
 //! scanner agrees with the RFC 8785 canonicalizer; concurrent appends lose
 //! nothing.
 
+// Helpers outside #[test] functions may panic on setup failures.
+#![allow(clippy::unwrap_used, clippy::format_collect)]
+
 mod common;
 
 use common::*;

@@ -3,6 +3,9 @@
 //! (run with `VNX_UPDATE_SCHEMAS=1` to regenerate), and checks that the schema
 //! and the types accept and refuse the same example documents.
 
+// Helpers outside #[test] functions may panic on setup failures.
+#![allow(clippy::unwrap_used, clippy::format_collect)]
+
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
@@ -62,9 +65,9 @@ fn agree<T: DeserializeOwned>(schema_file: &str, examples: &str) {
         );
         assert_eq!(by_types, expected, "{name}: the types say valid={by_types}");
         if expected {
-            seen.0 += 1
+            seen.0 += 1;
         } else {
-            seen.1 += 1
+            seen.1 += 1;
         }
         // The ledger's own body check is the one that runs on append and verify.
         let canonical = String::from_utf8(serde_jcs::to_vec(&doc).unwrap()).unwrap();

@@ -1,6 +1,9 @@
 //! The tamper matrix: every kind of change to a ledger is detected, with the
 //! right reason on the right line.
 
+// Helpers outside #[test] functions may panic on setup failures.
+#![allow(clippy::unwrap_used, clippy::format_collect)]
+
 mod common;
 
 use common::*;
@@ -335,7 +338,8 @@ fn a_segment_copied_from_another_ledger_or_renamed_fails_its_genesis_binding() {
         dir.join("bob@desk--main.ndjson"),
     )
     .unwrap();
-    let report = vnx_ledger::verify_paths(&[dir.clone()], &VerifyOptions::default()).unwrap();
+    let report =
+        vnx_ledger::verify_paths(std::slice::from_ref(&dir), &VerifyOptions::default()).unwrap();
     assert!(!report.ok);
     let f: Vec<_> = report.all_findings().collect();
     assert_eq!(f.len(), 1, "{f:?}");
@@ -416,7 +420,7 @@ fn schema_violations_are_reported_even_when_rehashed() {
 fn a_float_is_refused_as_not_canonical() {
     let (_tmp, dir) = setup();
     rehash_edit(&seg(&dir), 12, |r| {
-        r["body"]["cost_usd_micros"] = json!(0.5)
+        r["body"]["cost_usd_micros"] = json!(0.5);
     });
     assert_eq!(first(&dir), (13, Reason::NotCanonical));
 }
@@ -481,14 +485,14 @@ fn verifying_since_a_checkpoint_checks_only_new_records_but_still_its_anchor() {
         since_checkpoint: true,
         ..Default::default()
     };
-    let report = vnx_ledger::verify_paths(&[dir.clone()], &since).unwrap();
+    let report = vnx_ledger::verify_paths(std::slice::from_ref(&dir), &since).unwrap();
     assert!(report.ok);
     assert_eq!(report.records(), 5);
     assert_eq!(report.segments[0].head_seq, Some(N + 5));
 
     // A new record that breaks the chain is still caught, on its line.
     rehash_edit(&seg(&dir), (N + 3) as usize, |r| {
-        r["prev"] = json!("0".repeat(64))
+        r["prev"] = json!("0".repeat(64));
     });
     let (ok, findings) = found(&dir, &since);
     assert!(!ok);

@@ -7,6 +7,9 @@
 //! generator produces; run with `VNX_UPDATE_VECTORS=1` to rewrite them. It then
 //! verifies every committed vector and compares with its expectations.
 
+// Helpers outside #[test] functions may panic on setup failures.
+#![allow(clippy::unwrap_used, clippy::format_collect)]
+
 mod common;
 
 use std::collections::BTreeMap;

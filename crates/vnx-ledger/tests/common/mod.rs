@@ -34,10 +34,10 @@ pub const SEGMENT: &str = "alice@laptop--main.ndjson";
 
 /// A realistic receipt body.
 pub fn receipt(i: u64) -> Value {
-    let sha = |s: &str| format!("{:0>64}", s);
+    let sha = |s: &str| format!("{s:0>64}");
     json!({
         "dispatch_id": format!("d-{i:04}"),
-        "status": if i % 5 == 0 { "failed" } else { "passed" },
+        "status": if i.is_multiple_of(5) { "failed" } else { "passed" },
         "skill": "implement",
         "provider": "claude",
         "model": "claude-sonnet-4-5",
@@ -69,11 +69,11 @@ pub fn receipt(i: u64) -> Value {
 pub fn build(dir: &Path, id: &str, segment: &str, n: u64) -> Ledger {
     let ledger = ledger_with_id(dir, id);
     let records: Vec<NewRecord> = (1..=n).map(record_for).collect();
-    if !records.is_empty() {
-        ledger.append(segment, &records).unwrap();
-    } else {
+    if records.is_empty() {
         // An empty append still creates the segment with its genesis.
         ledger.append(segment, &[]).unwrap();
+    } else {
+        ledger.append(segment, &records).unwrap();
     }
     ledger
 }
