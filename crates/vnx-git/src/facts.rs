@@ -238,7 +238,14 @@ pub fn diff_facts(dir: &Path, base: &str, head: &str, opts: DiffOptions) -> Resu
         .collect();
 
     let mut args = diff_args("--unified=3");
-    args.extend([base.as_str(), head.as_str()]);
+    // Fixed prefixes whatever `diff.noprefix` / `diff.mnemonicPrefix` say, so
+    // `added_lines` can read the file names.
+    args.extend([
+        "--src-prefix=a/",
+        "--dst-prefix=b/",
+        base.as_str(),
+        head.as_str(),
+    ]);
     let (mut kept, diff_bytes) = cmd::ok_bounded(dir, &args, opts.max_diff_bytes)?;
     let diff_truncated = diff_bytes > kept.len() as u64;
     if diff_truncated {

@@ -259,7 +259,8 @@ pub fn remove(repo: &Path, worktree: &Path, mode: RemoveMode) -> Result<()> {
 
 /// vnx's worktrees of the repository: those on a `vnx/` branch or under
 /// `.vnx/worktrees/`, with their state. `merged` is judged against the
-/// repository's HEAD.
+/// repository's HEAD. A worktree whose state git cannot read is reported as
+/// dirty and not merged.
 ///
 /// # Errors
 /// [`GitError::Failed`] / [`GitError::Spawn`] when git fails.
@@ -297,10 +298,12 @@ pub fn list(repo: &Path) -> Result<Vec<WorktreeInfo>> {
         } else {
             recorded_base(&record.path)
         };
-        let dirty = !missing && !dirty_files(&record.path)?.is_empty();
+        // A worktree git cannot read counts as dirty and unmerged, so prune
+        // leaves it alone and one broken entry does not hide the others.
+        let dirty = !missing && dirty_files(&record.path).map_or(true, |d| !d.is_empty());
         let merged = match (&record.head, &base, &target) {
             (Some(head), Some(base), Some(target)) if head != base => {
-                is_ancestor(repo, head, target)?
+                is_ancestor(repo, head, target).unwrap_or(false)
             }
             _ => false,
         };

@@ -67,23 +67,56 @@ fn fenced_blocks(text: &str) -> Vec<String> {
     blocks
 }
 
-/// The last top-level JSON object in free text: objects are tried from each
-/// `{` left to right, skipping over the ones found, and the last one wins.
+/// Most candidate objects [`last_object`] tries to parse.
+const MAX_ATTEMPTS: usize = 64;
+
+/// The last JSON object in free text. One pass matches braces (ignoring those
+/// inside JSON strings) and records every balanced `{…}` span; spans are then
+/// tried by where they end, last first, so an unclosed `{` in the prose before
+/// the object does not hide it. Only spans that can start an object (`{"` or
+/// `{}` after optional whitespace) are parsed, at most [`MAX_ATTEMPTS`]: linear
+/// work per attempt, whatever the text.
 fn last_object(text: &str) -> Option<Value> {
-    let mut found = None;
-    let mut i = 0;
-    while let Some(off) = text[i..].find('{') {
-        let start = i + off;
-        let mut stream = serde_json::Deserializer::from_str(&text[start..]).into_iter::<Value>();
-        match stream.next() {
-            Some(Ok(v @ Value::Object(_))) => {
-                i = start + stream.byte_offset().max(1);
-                found = Some(v);
+    let mut stack: Vec<usize> = Vec::new();
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    let (mut in_str, mut escaped) = (false, false);
+    for (i, b) in text.bytes().enumerate() {
+        if in_str {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_str = false;
             }
-            _ => i = start + 1,
+            continue;
+        }
+        match b {
+            b'"' if !stack.is_empty() => in_str = true,
+            b'{' => stack.push(i),
+            b'}' => {
+                if let Some(start) = stack.pop() {
+                    spans.push((start, i + 1));
+                }
+            }
+            _ => {}
         }
     }
-    found
+    let mut attempts = 0;
+    for &(start, end) in spans.iter().rev() {
+        let next = text[start + 1..end].trim_start().chars().next();
+        if !matches!(next, Some('"' | '}')) {
+            continue;
+        }
+        attempts += 1;
+        if attempts > MAX_ATTEMPTS {
+            break;
+        }
+        if let Ok(v @ Value::Object(_)) = serde_json::from_str::<Value>(&text[start..end]) {
+            return Some(v);
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -99,6 +132,10 @@ mod tests {
         let prose =
             "I wrote {not json} then {\"x\": {\"y\": [1, {\"z\": 2}]}} and {\"last\": true}.";
         assert_eq!(extract_json(prose).unwrap(), json!({"last": true}));
+        let trailing = "{\"x\": {\"y\": 1}} then {not json} and an unclosed { brace";
+        assert_eq!(extract_json(trailing).unwrap(), json!({"x": {"y": 1}}));
+        let braces_in_strings = "report: {\"summary\": \"uses } and { in text\", \"n\": 1}";
+        assert_eq!(extract_json(braces_in_strings).unwrap()["n"], 1);
         let nested = "result: {\"outer\": {\"inner\": 1}}";
         assert_eq!(
             extract_json(nested).unwrap(),
@@ -113,5 +150,20 @@ mod tests {
         );
         assert!(extract_json("").is_err());
         assert!(extract_json("{\"a\": ").is_err());
+    }
+
+    #[test]
+    fn hostile_text_stays_fast() {
+        let t = std::time::Instant::now();
+        let mut text = "{\"k\": {\"x\": 1, ".repeat(20_000);
+        text.push_str("and finally {\"ok\": true}");
+        assert_eq!(extract_json(&text).unwrap(), json!({"ok": true}));
+        let unclosed = format!("{{\"a\": \"{}", "{\"b\": 1, ".repeat(20_000));
+        let _ = extract_json(&unclosed);
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(3),
+            "{:?}",
+            t.elapsed()
+        );
     }
 }

@@ -465,3 +465,33 @@ fn invalid_dispatch_ids_touch_nothing() {
     assert!(!repo.root.join(".vnx").exists());
     assert_eq!(git(&repo.root, &["branch", "--list", "vnx/*"]), "");
 }
+
+#[test]
+fn user_diff_config_does_not_change_the_facts() {
+    let repo = Repo::new();
+    let base = vnx_git::head_commit(&repo.root).unwrap();
+    git(&repo.root, &["config", "diff.noprefix", "true"]);
+    git(&repo.root, &["config", "color.diff", "always"]);
+    git(&repo.root, &["config", "diff.context", "0"]);
+    write(
+        &repo.root,
+        "src/lib.rs",
+        "pub fn one() -> u32 {\n    1\n}\n// added\n",
+    );
+    let head = vnx_git::commit_all(&repo.root, "vnx: cfg")
+        .unwrap()
+        .unwrap();
+    let facts = vnx_git::diff_facts(&repo.root, &base, &head, DiffOptions::default()).unwrap();
+    assert!(!facts.diff.contains('\u{1b}'), "no color codes");
+    assert!(facts.diff.contains("+++ b/src/lib.rs"), "{}", facts.diff);
+    let added = vnx_git::added_lines(&facts.diff);
+    assert_eq!(added.len(), 1);
+    assert_eq!(
+        (
+            added[0].path.as_str(),
+            added[0].line,
+            added[0].text.as_str()
+        ),
+        ("src/lib.rs", 4, "// added")
+    );
+}
