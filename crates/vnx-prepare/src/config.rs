@@ -137,10 +137,15 @@ impl Default for GatesConfig {
 }
 
 /// The default `forbidden_paths`: the ledger (a worker must not forge
-/// receipts), `.vnx/` (skills and notes shape later instructions) and `vnx.toml`
-/// (the gates themselves).
+/// receipts), `.vnx/` (skills and notes shape later instructions) and the root
+/// `vnx.toml` (the gates themselves).
+///
+/// Glob syntax (the `forbidden-paths` gate's): `*` matches within one path
+/// component, `**` across components; a pattern containing `/` is anchored at
+/// the repository root (a leading `/` only anchors), one without matches that
+/// name in any directory.
 pub fn default_forbidden_paths() -> Vec<String> {
-    ["ledger/**", ".vnx/**", "vnx.toml"]
+    ["ledger/**", ".vnx/**", "/vnx.toml"]
         .into_iter()
         .map(str::to_owned)
         .collect()
@@ -419,6 +424,26 @@ impl Config {
         self.validate(None)
     }
 
+    /// `[gates] forbidden_paths`, plus the ledger directory when `[ledger] dir`
+    /// moved it inside the repository to a place the list does not cover
+    /// literally (`<dir>/**`), so that a worker can never edit receipts.
+    pub fn effective_forbidden_paths(&self) -> Vec<String> {
+        let mut globs = self.gates.forbidden_paths.clone();
+        let dir = &self.ledger.dir;
+        if dir.is_relative()
+            && !dir
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            let rel = dir.to_string_lossy().trim_end_matches('/').to_owned();
+            let glob = format!("{rel}/**");
+            if !rel.is_empty() && rel != "." && !globs.contains(&glob) {
+                globs.push(glob);
+            }
+        }
+        globs
+    }
+
     /// The provider `[run] provider` names, resolved through `[providers]`.
     ///
     /// # Errors
@@ -469,11 +494,11 @@ impl Config {
                     "an empty glob matches nothing; remove it".into(),
                 ));
             }
-            if glob.starts_with('/') || glob.split('/').any(|c| c == "..") {
+            if glob.split('/').any(|c| c == "..") {
                 return Err(invalid(
                     key,
                     format!(
-                        "{glob:?} must be relative to the repository root, without `..` (e.g. \"secrets/**\")"
+                        "{glob:?} leaves the repository: globs are matched against paths inside it (e.g. \"secrets/**\")"
                     ),
                 ));
             }

@@ -28,7 +28,8 @@
 //! let mut inputs = PrepareInputs::new(&skill, "Add a --verbose flag", &worktree, &report);
 //! inputs.repo_root = Some(&loaded.root);
 //! inputs.ledger_dir = Some(&ledger);
-//! inputs.forbidden_paths = &loaded.config.gates.forbidden_paths;
+//! let forbidden = loaded.config.effective_forbidden_paths();
+//! inputs.forbidden_paths = &forbidden;
 //! let prepared = prepare(&inputs)?;
 //! let request = prepared.dispatch_request(&loaded.config.provider()?, &loaded.config.run, &worktree);
 //! assert_eq!(request.prompt, prepared.instruction);

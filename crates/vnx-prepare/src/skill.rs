@@ -88,10 +88,11 @@ impl fmt::Display for SkillSource {
 /// A skill's gate selection from its front matter: `gates: [names]` is
 /// `only`; the table form sets any of the fields.
 ///
-/// Gate names are those of the deterministic gates (`worker-success`,
-/// `report-valid`, `non-empty-change`, `no-placeholders`, `tests-assert`,
-/// `diff-size`, `forbidden-paths`, `no-secrets`, `budget`), `cross-review`,
-/// and `command:<name>` for a `[[gates.command]]`.
+/// Gate names are those vnx-govern records: the deterministic gates
+/// (`worker-outcome`, `report-valid`, `non-empty-change`, `no-placeholders`,
+/// `tests-have-assertions`, `diff-size`, `forbidden-paths`, `no-secrets`,
+/// `budget`), `cross-review`, and `command:<name>` for a `[[gates.command]]`.
+/// They are not checked here: the gate stage reports names it does not know.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct SkillGates {
     /// Run only these gates; `None`: all that apply.

@@ -140,8 +140,8 @@ fn bad_values_name_the_key_and_what_is_expected() {
     );
     assert!(err.to_string().contains("duplicate"), "{err}");
 
-    let err = parse_err("[gates]\nforbidden_paths = [\"../outside\"]\n");
-    assert!(err.to_string().contains("forbidden_paths[0]"), "{err}");
+    let err = parse_err("[gates]\nforbidden_paths = [\"ok/**\", \"../outside\"]\n");
+    assert!(err.to_string().contains("forbidden_paths[1]"), "{err}");
 
     let err = parse_err("[run\nprovider = 1\n");
     assert!(matches!(err, ConfigError::Parse { line: 1, .. }), "{err:?}");
@@ -202,6 +202,29 @@ dir = "receipts"
     // Serializing and parsing again gives the same configuration.
     let again = Config::from_toml_str(&toml::to_string(&config).unwrap(), None).unwrap();
     assert_eq!(again, config);
+}
+
+#[test]
+fn the_ledger_is_always_forbidden() {
+    let config = Config::default();
+    assert_eq!(
+        config.effective_forbidden_paths(),
+        ["ledger/**", ".vnx/**", "/vnx.toml"]
+    );
+    let config = Config::from_toml_str(
+        "[gates]\nforbidden_paths = [\"*.pem\"]\n[ledger]\ndir = \"audit/receipts/\"\n",
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        config.effective_forbidden_paths(),
+        ["*.pem", "audit/receipts/**"]
+    );
+    let outside = Config::from_toml_str("[ledger]\ndir = \"/var/vnx/ledger\"\n", None).unwrap();
+    assert_eq!(
+        outside.effective_forbidden_paths(),
+        Config::default().gates.forbidden_paths
+    );
 }
 
 #[test]

@@ -334,7 +334,7 @@ fn lessons_come_from_this_skills_failed_gates_in_the_ledger() {
                     "d-mid",
                     "implement",
                     &[
-                        ("worker-success", Verdict::Pass, "ok"),
+                        ("worker-outcome", Verdict::Pass, "ok"),
                         (
                             "no-placeholders",
                             Verdict::Fail,
@@ -485,8 +485,17 @@ fn a_skill_can_bring_its_own_schema() {
 }
 
 #[test]
-fn default_schema_path_points_into_the_workspace_schemas() {
+fn default_schema_is_the_workspace_report_schema() {
     let path = Path::new(DEFAULT_REPORT_SCHEMA_PATH);
     assert!(path.ends_with("schemas/report.schema.json"));
-    assert!(path.parent().unwrap().is_dir(), "{}", path.display());
+    // Built-in skills with default inputs read it from the workspace.
+    let dir = tempfile::tempdir().unwrap();
+    let skill = SkillCatalog::new(None, None).show("implement").unwrap();
+    let worktree = dir.path().join("wt");
+    let report = worktree.join("report.json");
+    let prepared = prepare(&PrepareInputs::new(&skill, "task", &worktree, &report)).unwrap();
+    assert_eq!(prepared.report_schema_path, path);
+    let schema: serde_json::Value = serde_json::from_str(&prepared.report_schema).unwrap();
+    assert_eq!(schema["type"], "object");
+    assert!(prepared.parts[3].text.contains("\"files_changed\""));
 }
