@@ -19,6 +19,51 @@
 //!
 //! Architecture invariant: no async runtime; the only processes this crate
 //! spawns are configured command gates (and git, through `vnx-git`).
+//!
+//! # Example
+//!
+//! The order the pipeline calls things in. Keep the report file *outside* the
+//! worktree: [`vnx_git::commit_all`] stages everything in it.
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use vnx_govern::*;
+//! use vnx_types::OutcomeClass;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let repo = vnx_git::repo_root(Path::new("."))?;
+//! let wt = vnx_git::create(&repo, "d-20261121-ab12cd")?;
+//! let report_file = repo.join(".git/vnx/d-20261121-ab12cd.report.json");
+//! // … the worker runs in wt.path and ends with `final_text` …
+//! # let final_text = "";
+//! vnx_git::commit_all(&wt.path, "vnx: dispatch d-20261121-ab12cd")?;
+//! let facts = vnx_git::diff_facts(&wt.path, &wt.base, "HEAD", vnx_git::DiffOptions::default())?;
+//!
+//! let schema = report_schema()?;
+//! let read = read_report(Some(&report_file), Some(final_text), &schema, DEFAULT_REPORT_LIMIT_BYTES);
+//! let governed = govern_report(&read, Some(&facts)); // governed.info goes in the receipt
+//!
+//! let mut gates = vec![
+//!     worker_outcome_gate(OutcomeClass::Success),
+//!     report_gate(&read, GateMode::Shadow),
+//!     non_empty_change_gate(&facts, ChangeExpectation::Edits),
+//!     no_placeholders_gate(&facts),
+//!     tests_have_assertions_gate(&facts, &wt.path),
+//!     diff_size_gate(&facts, Some(2000)),
+//!     forbidden_paths_gate(&facts, &["ledger/".to_owned(), ".github/workflows/**".to_owned()]),
+//!     no_secrets_gate(&facts),
+//!     budget_gate(123_456, Some(2_000_000)),
+//!     run_command_gate(&CommandGate::new(["cargo", "test"], 600_000), &wt.path),
+//! ];
+//! if should_run_cross_review(&gates) {
+//!     let prompt = review_prompt("Add a --verbose flag", &facts.diff, &governed.report, DEFAULT_REVIEW_DIFF_BYTES);
+//!     // … dispatch `prompt` to another model; `answer` is its final text …
+//!     # let answer = prompt;
+//!     gates.push(review_gate(&parse_verdict(&answer), None, None));
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 mod command;
 mod extract;
