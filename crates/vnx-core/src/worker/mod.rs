@@ -308,14 +308,15 @@ pub async fn run_worker(
         });
         event_logs.push(log);
         outcomes.push(outcome.clone());
+        let outcome_class = outcome.class;
         let retry = outcome.retryable() && n < options.max_retries && !cancel.is_cancelled();
         let wait = retry.then(|| options.backoff.wait_after(&outcome, n, retry::now_unix_s()));
         last = Some((outcome, report));
         let Some(wait) = wait else { break };
         warnings.push(format!(
-            "attempt {} ended {:?}; retrying in {} ms",
+            "attempt {} ended {}; retrying in {} ms",
             n + 1,
-            attempts.last().map(|a| a.outcome),
+            class_name(outcome_class),
             wait.as_millis()
         ));
         tokio::select! {
@@ -380,6 +381,14 @@ fn attempt_request(req: &DispatchRequest, kind: ProviderKind, n: u32) -> Dispatc
         r.session_id = Some(uuid::Uuid::new_v4().to_string());
     }
     r
+}
+
+/// The class as it is serialized (`rate_limited`, `api`…).
+fn class_name(class: vnx_types::OutcomeClass) -> String {
+    serde_json::to_value(class)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("{class:?}"))
 }
 
 fn weakest_cost_source(outcomes: &[Outcome]) -> CostSource {

@@ -80,33 +80,20 @@ pub(crate) fn write_settings(
     ))
 }
 
-/// Claude Code's project directory name for `cwd`: every character that is
-/// not an ASCII letter or digit becomes `-` (so `/` → `-`).
-pub(crate) fn project_dir_name(cwd: &Path) -> String {
-    cwd.display()
-        .to_string()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect()
-}
-
-/// Where the session transcript is: `$HOME/.claude/projects/<cwd, / → ->/<session>.jsonl`,
-/// falling back to any project directory holding `<session>.jsonl`.
+/// Where the session transcript is: [`vnx_agents::claude_transcript_path`]
+/// for the resolved `cwd` (then the cwd as given), falling back to any
+/// project directory under `$HOME/.claude/projects` holding `<session>.jsonl`
+/// (in case a future CLI names project directories differently).
 pub(crate) fn find_transcript(home: &Path, cwd: &Path, session: &str) -> Option<PathBuf> {
-    let projects = home.join(".claude/projects");
-    let file = format!("{session}.jsonl");
-    let cwd = cwd.canonicalize().unwrap_or_else(|_| cwd.to_path_buf());
-    let candidates = [
-        project_dir_name(&cwd),
-        cwd.display().to_string().replace('/', "-"),
-    ];
-    for dir in candidates {
-        let path = projects.join(dir).join(&file);
+    let resolved = cwd.canonicalize().unwrap_or_else(|_| cwd.to_path_buf());
+    for dir in [resolved.as_path(), cwd] {
+        let path = vnx_agents::claude_transcript_path(home, dir, session);
         if path.is_file() {
             return Some(path);
         }
     }
-    std::fs::read_dir(&projects)
+    let file = format!("{session}.jsonl");
+    std::fs::read_dir(home.join(".claude/projects"))
         .ok()?
         .filter_map(Result::ok)
         .map(|entry| entry.path().join(&file))
@@ -178,7 +165,19 @@ mod tests {
     }
 
     #[test]
-    fn project_dir_replaces_separators() {
-        assert_eq!(project_dir_name(Path::new("/tmp/a.b/c")), "-tmp-a-b-c");
+    fn finds_the_transcript_by_rule_or_by_scan() {
+        let home = tempfile::tempdir().unwrap();
+        let cwd = home.path().join("my_proj.v2");
+        std::fs::create_dir_all(&cwd).unwrap();
+        assert_eq!(find_transcript(home.path(), &cwd, "s1"), None);
+        let by_rule =
+            vnx_agents::claude_transcript_path(home.path(), &cwd.canonicalize().unwrap(), "s1");
+        std::fs::create_dir_all(by_rule.parent().unwrap()).unwrap();
+        std::fs::write(&by_rule, "{}\n").unwrap();
+        assert_eq!(find_transcript(home.path(), &cwd, "s1"), Some(by_rule));
+        let odd = home.path().join(".claude/projects/renamed/s2.jsonl");
+        std::fs::create_dir_all(odd.parent().unwrap()).unwrap();
+        std::fs::write(&odd, "{}\n").unwrap();
+        assert_eq!(find_transcript(home.path(), &cwd, "s2"), Some(odd));
     }
 }

@@ -201,3 +201,23 @@ pub fn fake_provider(script: &[&str]) -> Provider {
 pub fn plain_env(sb: &Sandbox) -> Vec<(String, String)> {
     vnx_testkit::base_env(&sb.home)
 }
+
+/// Upper bound on one `run_worker` call in these tests (retries included).
+pub const TEST_BOUND: Duration = Duration::from_mins(4);
+
+/// [`vnx_core::run_worker`], failing the test if it takes longer than
+/// [`TEST_BOUND`] (dropping the future kills the worker's processes).
+pub async fn run_worker(
+    req: &vnx_agents::DispatchRequest,
+    provider: &Provider,
+    lane: vnx_types::Lane,
+    options: &WorkerOptions,
+    cancel: &vnx_exec::CancelToken,
+) -> Result<WorkerRun, vnx_core::WorkerError> {
+    tokio::time::timeout(
+        TEST_BOUND,
+        vnx_core::run_worker(req, provider, lane, options, cancel),
+    )
+    .await
+    .unwrap_or_else(|elapsed| panic!("run_worker did not finish within {TEST_BOUND:?}: {elapsed}"))
+}

@@ -5,11 +5,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use vnx_agents::{DispatchRequest, Provider, ProviderConfig, ProviderKind};
-use vnx_core::{WorkerError, run_worker};
+use vnx_core::WorkerError;
 use vnx_exec::CancelToken;
 use vnx_types::{Lane, OutcomeClass};
 
-use crate::common::{Sandbox, describe, fake_provider, options, plain_env};
+use crate::common::{Sandbox, describe, fake_provider, options, plain_env, run_worker};
 
 async fn fake_run(script: &[&str], max_retries: u32) -> (vnx_core::WorkerRun, Sandbox) {
     let sb = Sandbox::new();

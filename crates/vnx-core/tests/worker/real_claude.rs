@@ -2,13 +2,14 @@
 //! retries, resume, the auth guard.
 
 use vnx_agents::{DispatchRequest, ProviderKind};
-use vnx_core::{WorkerError, run_worker};
+use vnx_core::WorkerError;
 use vnx_exec::CancelToken;
 use vnx_testkit::{MockServer, Script, write_claude_home};
 use vnx_types::{Billing, CostSource, Lane, OutcomeClass};
 
 use crate::common::{
     CONTENT, FILE, PROMPT, Sandbox, clis, describe, gate, mock_input_tokens, options, provider,
+    run_worker,
 };
 
 const MODEL: &str = "claude-sonnet-4-5";

@@ -1,13 +1,14 @@
 //! Codex 0.169 and Gemini CLI 0.61 end to end: headless and pty lanes, errors.
 
 use vnx_agents::{DispatchRequest, ModelPrice, ProviderKind};
-use vnx_core::run_worker;
+
 use vnx_exec::CancelToken;
 use vnx_testkit::{MockServer, Script, write_gemini_home};
 use vnx_types::{CostSource, Lane, OutcomeClass};
 
 use crate::common::{
     CONTENT, FILE, PROMPT, Sandbox, clis, describe, gate, mock_input_tokens, options, provider,
+    run_worker,
 };
 
 const CODEX_MODEL: &str = "gpt-6.1-sol";
@@ -121,4 +122,63 @@ async fn gemini_429_is_rate_limited() {
     let (run, server, _sb) = gemini(Script::rate_limited(1), Lane::Headless, 1).await;
     let ctx = describe(&run, Some(&server));
     assert_eq!(run.outcome.class, OutcomeClass::RateLimited, "{ctx}");
+}
+
+/// Runs `first` then a follow-up resuming its session; returns both runs.
+async fn resume_pair(kind: ProviderKind) -> (vnx_core::WorkerRun, vnx_core::WorkerRun, MockServer) {
+    let clis = clis();
+    let server = MockServer::start(Script::text("First answer.")).unwrap();
+    let sb = Sandbox::new();
+    let (env, p, model) = if kind == ProviderKind::Codex {
+        let mut p = provider(kind, &clis.codex, server.codex_args());
+        p.config.default_model = Some(CODEX_MODEL.to_owned());
+        (server.codex_env(&sb.home), p, CODEX_MODEL)
+    } else {
+        write_gemini_home(&sb.home).unwrap();
+        let p = provider(kind, &clis.gemini, Vec::new());
+        (server.gemini_env(&sb.home), p, "gemini-2.5-flash")
+    };
+    let opts = options(&sb, env);
+    let mut req = DispatchRequest::new("Remember the word PAPAYA.", &sb.repo);
+    req.model = Some(model.to_owned());
+    let first = run_worker(&req, &p, Lane::Headless, &opts, &CancelToken::new())
+        .await
+        .unwrap();
+    assert!(first.succeeded(), "{}", describe(&first, Some(&server)));
+    server.set_script(Script::text("Second answer."));
+    let mut follow = req.clone();
+    "Which word did I ask you to remember?".clone_into(&mut follow.prompt);
+    follow.resume_session_id = first.session_id().map(str::to_owned);
+    let mut opts2 = opts.clone();
+    opts2.run_dir = sb.run_dir.join("follow-up");
+    let second = run_worker(&follow, &p, Lane::Headless, &opts2, &CancelToken::new())
+        .await
+        .unwrap();
+    (first, second, server)
+}
+
+fn check_resumed(first: &vnx_core::WorkerRun, second: &vnx_core::WorkerRun, server: &MockServer) {
+    let ctx = describe(second, Some(server));
+    assert!(second.succeeded(), "{ctx}");
+    assert_eq!(second.session_id(), first.session_id(), "{ctx}");
+    let last = server.model_requests().pop().unwrap();
+    let body = serde_json::to_string(&last.body).unwrap();
+    assert!(
+        body.contains("PAPAYA") && body.contains("First answer."),
+        "{ctx}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codex_exec_resume_continues_the_thread() {
+    let _permit = gate().await;
+    let (first, second, server) = resume_pair(ProviderKind::Codex).await;
+    check_resumed(&first, &second, &server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gemini_resume_continues_the_session() {
+    let _permit = gate().await;
+    let (first, second, server) = resume_pair(ProviderKind::Gemini).await;
+    check_resumed(&first, &second, &server);
 }
