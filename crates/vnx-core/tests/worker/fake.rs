@@ -278,3 +278,42 @@ async fn a_version_outside_the_tested_range_is_a_warning() {
         "{ctx}"
     );
 }
+
+#[tokio::test]
+async fn a_rejected_rate_limit_is_retried_after_its_reset_time() {
+    let sb = Sandbox::new();
+    let mut opts = options(&sb, plain_env(&sb));
+    opts.max_retries = 1;
+    opts.backoff.initial = Duration::from_millis(10);
+    opts.backoff.max_rate_limit_wait = Duration::from_secs(5);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let limit = format!(
+        r#"{{"type":"rate_limit_event","rate_limit_info":{{"status":"rejected","resetsAt":{},"rateLimitType":"five_hour"}}}}"#,
+        now + 2
+    );
+    let provider = fake_provider(&["--line", &limit, "--exit", "1"]);
+    let req = DispatchRequest::new("x", &sb.repo);
+    let started = Instant::now();
+    let run = run_worker(&req, &provider, Lane::Headless, &opts, &CancelToken::new())
+        .await
+        .unwrap();
+    let ctx = describe(&run, None);
+    let classes: Vec<_> = run.attempts.iter().map(|a| a.outcome).collect();
+    assert_eq!(
+        classes,
+        [OutcomeClass::RateLimited, OutcomeClass::RateLimited],
+        "{ctx}"
+    );
+    // Waited for the reset (1–2 s from now), not the 10 ms backoff.
+    assert!(started.elapsed() >= Duration::from_millis(900), "{ctx}");
+    assert!(started.elapsed() < Duration::from_secs(10), "{ctx}");
+    assert!(
+        run.warnings
+            .iter()
+            .any(|w| w.contains("ended rate_limited; retrying in")),
+        "{ctx}"
+    );
+}
