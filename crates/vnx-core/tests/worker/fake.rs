@@ -317,3 +317,39 @@ async fn a_rejected_rate_limit_is_retried_after_its_reset_time() {
         "{ctx}"
     );
 }
+
+#[tokio::test]
+async fn a_50_mb_line_is_counted_not_parsed_and_the_run_still_succeeds() {
+    let (run, _sb) = fake_run(&["--huge-line", "52428800", "--final"], 0).await;
+    let ctx = describe(&run, None);
+    assert!(run.succeeded(), "{ctx}");
+    assert_eq!(run.outcome.oversize_lines, 1, "{ctx}");
+    assert!(
+        run.warnings.iter().any(|w| w.contains("line size cap")),
+        "{ctx}"
+    );
+    // Kept in the event log all the same.
+    assert!(run.event_log().unwrap().bytes > 52_428_800, "{ctx}");
+}
+
+#[tokio::test]
+async fn a_grandchild_holding_the_pipe_does_not_hold_the_run() {
+    let started = Instant::now();
+    let (run, _sb) = fake_run(&["--grandchild-holds-pipe", "--final"], 0).await;
+    let ctx = describe(&run, None);
+    assert!(run.succeeded(), "{ctx}");
+    assert!(started.elapsed() < Duration::from_secs(10), "{ctx}");
+    let log = std::fs::read_to_string(&run.event_log().unwrap().path).unwrap();
+    let pid = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["type"] == "grandchild")
+        .and_then(|v| v["pid"].as_u64())
+        .unwrap();
+    // The process group was killed: the grandchild is gone (or a reaped zombie).
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    assert!(
+        stat.is_empty() || stat.contains(") Z "),
+        "grandchild {pid} alive: {stat}"
+    );
+}

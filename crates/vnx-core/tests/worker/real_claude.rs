@@ -326,3 +326,52 @@ async fn subscription_run_billed_through_an_api_key_helper_is_flagged() {
         "{ctx}"
     );
 }
+
+/// Command lines of live processes mentioning `needle` (zombies excluded).
+fn live_processes_with(needle: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().filter_map(Result::ok) {
+        let dir = entry.path();
+        let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
+        if stat.contains(") Z ") {
+            continue;
+        }
+        let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(needle) {
+            out.push(cmdline);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claude_tmux_dispatch_that_never_completes_times_out_and_is_killed() {
+    let _permit = gate().await;
+    let clis = clis();
+    // The model never finishes answering within the dispatch's timeout.
+    let script = Script::text("slow").with_event_delay(std::time::Duration::from_secs(60));
+    let server = MockServer::start(script).unwrap();
+    let sb = Sandbox::new();
+    write_claude_home(&sb.home, &[&sb.repo]).unwrap();
+    let mut opts = options(&sb, claude_env(&server, &sb));
+    opts.total_timeout = Some(std::time::Duration::from_secs(12));
+    let p = provider(ProviderKind::Claude, &clis.claude, Vec::new());
+    let mut req = request(&sb);
+    let session = "7b7b3c8e-0d52-4d7e-9a51-5b1f6f6a0c11".to_owned();
+    req.session_id = Some(session.clone());
+    let started = std::time::Instant::now();
+    let run = run_worker(&req, &p, Lane::Tmux, &opts, &CancelToken::new())
+        .await
+        .unwrap();
+    let ctx = describe(&run, Some(&server));
+    assert_eq!(run.outcome.class, OutcomeClass::Timeout, "{ctx}");
+    assert_eq!(run.session_id(), Some(session.as_str()), "{ctx}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(45),
+        "{ctx}"
+    );
+    assert!(run.last_report.killed, "{ctx}");
+    let left = live_processes_with(&session);
+    assert!(left.is_empty(), "processes left: {left:?}\n{ctx}");
+}
