@@ -350,7 +350,7 @@ async fn claude_tmux_dispatch_that_never_completes_times_out_and_is_killed() {
     let _permit = gate().await;
     let clis = clis();
     // The model never finishes answering within the dispatch's timeout.
-    let script = Script::text("slow").with_event_delay(std::time::Duration::from_secs(60));
+    let script = Script::text("slow").with_event_delay(std::time::Duration::from_mins(1));
     let server = MockServer::start(script).unwrap();
     let sb = Sandbox::new();
     write_claude_home(&sb.home, &[&sb.repo]).unwrap();
