@@ -192,8 +192,9 @@ pub struct WorkerRun {
     pub cost_source: CostSource,
     /// Wall time of the whole run (attempts and backoff waits), ms.
     pub duration_ms: u64,
-    /// Whether a subscription-mode run reported an `apiKeySource` other than
-    /// `none` (an API account may have been billed). Also in `warnings`.
+    /// Whether any attempt of a subscription-mode run reported an
+    /// `apiKeySource` other than `none` (an API account may have been
+    /// billed). Also in `warnings`.
     pub api_key_source_flagged: bool,
     /// Raw event log of each attempt, in order.
     pub event_logs: Vec<EventLogFile>,
@@ -335,14 +336,24 @@ pub async fn run_worker(
             source: std::io::Error::other("empty attempt loop"),
         });
     };
+    // Any attempt that billed an API account in subscription mode is flagged,
+    // not just the last one.
+    let mut api_key_source_flagged = false;
+    for o in &outcomes {
+        if let Some(w) =
+            vnx_agents::api_key_source_warning(o.api_key_source.as_deref(), req.billing)
+        {
+            api_key_source_flagged = true;
+            if !warnings.contains(&w) {
+                warnings.push(w);
+            }
+        }
+    }
     for w in outcome.warnings(req.billing) {
         if !warnings.contains(&w) {
             warnings.push(w);
         }
     }
-    let api_key_source_flagged =
-        vnx_agents::api_key_source_warning(outcome.api_key_source.as_deref(), req.billing)
-            .is_some();
     let usage = attempts
         .iter()
         .fold(Usage::default(), |acc, a| acc.plus(&a.usage));
