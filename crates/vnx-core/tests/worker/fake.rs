@@ -353,3 +353,37 @@ async fn a_grandchild_holding_the_pipe_does_not_hold_the_run() {
         "grandchild {pid} alive: {stat}"
     );
 }
+
+#[tokio::test]
+async fn attempt_errors_are_redacted_and_events_reach_the_sink() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let sb = Sandbox::new();
+    let mut opts = options(&sb, plain_env(&sb));
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&seen);
+    opts.on_event = Some(Arc::new(move |_event: &vnx_agents::AgentEvent| {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }));
+    let result = r#"{"type":"result","subtype":"success","is_error":true,"api_error_status":401,"result":"Invalid API key sk-ant-api03-AbCdEfGhIjKlMnOp"}"#;
+    let provider = fake_provider(&[
+        "--line",
+        r#"{"type":"system","subtype":"init","session_id":"r1"}"#,
+        "--line",
+        result,
+        "--exit",
+        "1",
+    ]);
+    let req = DispatchRequest::new("x", &sb.repo);
+    let run = run_worker(&req, &provider, Lane::Headless, &opts, &CancelToken::new())
+        .await
+        .unwrap();
+    let ctx = describe(&run, None);
+    assert_eq!(run.outcome.class, OutcomeClass::Auth, "{ctx}");
+    let error = run.attempts[0].error.as_deref().unwrap();
+    assert!(
+        error.contains("sk-ant-***") && !error.contains("AbCdEf"),
+        "{ctx}"
+    );
+    assert_eq!(seen.load(Ordering::Relaxed), 2, "{ctx}");
+}
