@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod gate_cmd;
 mod ledger_cmd;
 mod locate;
 mod term;
@@ -31,6 +32,11 @@ enum Command {
     /// Exit 0 when everything verifies, 1 when something is wrong (each problem
     /// is printed with its segment, line, seq and reason), 2 on usage or I/O errors.
     VerifyLedger(ledger_cmd::VerifyArgs),
+    /// CI check: block a merge when the ledger does not verify, was rewritten
+    /// since a base revision, or gained a failed or orphaned dispatch.
+    ///
+    /// Exit 0 pass, 1 blocked, 2 usage or I/O error.
+    Gate(gate_cmd::GateArgs),
 }
 
 /// What a command reports back to `main`.
@@ -46,6 +52,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Ledger { command } => ledger_cmd::run(command),
         Command::VerifyLedger(args) => ledger_cmd::verify(&args),
+        Command::Gate(args) => gate_cmd::run(&args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -112,7 +112,7 @@ impl TmuxLane {
             socket: socket.into(),
             session: session.into(),
             readiness,
-            ready_timeout: Duration::from_secs(60),
+            ready_timeout: Duration::from_mins(1),
             marker: marker.into(),
             enter_delay: Duration::from_secs(1),
             poll_interval: Duration::from_millis(200),

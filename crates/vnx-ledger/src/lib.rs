@@ -14,6 +14,7 @@
 pub mod canonical;
 pub mod checkpoint;
 mod error;
+pub mod gate;
 pub mod read;
 pub mod record;
 pub mod schema;
