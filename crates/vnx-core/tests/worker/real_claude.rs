@@ -372,6 +372,18 @@ async fn claude_tmux_dispatch_that_never_completes_times_out_and_is_killed() {
         "{ctx}"
     );
     assert!(run.last_report.killed, "{ctx}");
+    // Claude is gone when the run returns; the private tmux server (whose argv
+    // names the session too) exits on its own once its last session is killed.
+    let claude = clis.claude.display().to_string();
+    let left: Vec<String> = live_processes_with(&session)
+        .into_iter()
+        .filter(|c| c.starts_with(&claude))
+        .collect();
+    assert!(left.is_empty(), "claude left running: {left:?}\n{ctx}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !live_processes_with(&session).is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let left = live_processes_with(&session);
     assert!(left.is_empty(), "processes left: {left:?}\n{ctx}");
 }
