@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod gate_cmd;
 mod ledger_cmd;
 mod locate;
+mod run_cmd;
 mod term;
 
 /// vnx: governed dispatches of coding-agent CLIs, with a tamper-evident receipt ledger.
@@ -37,6 +38,12 @@ enum Command {
     ///
     /// Exit 0 pass, 1 blocked, 2 usage or I/O error.
     Gate(gate_cmd::GateArgs),
+    /// Run one governed dispatch: prepare, dispatch the agent CLI in a
+    /// worktree, govern its report, run the gates, append the receipt.
+    ///
+    /// Exit 0 passed, 1 gates failed, 2 usage or configuration error,
+    /// 3 worker error, timeout or interruption (a receipt is written).
+    Run(run_cmd::RunArgs),
 }
 
 /// What a command reports back to `main`.
@@ -45,6 +52,8 @@ pub enum Outcome {
     Ok,
     /// The command ran and found a problem: exit 1.
     Problems,
+    /// The worker failed, timed out or was interrupted: exit 3.
+    WorkerFailed,
 }
 
 fn main() -> ExitCode {
@@ -53,10 +62,12 @@ fn main() -> ExitCode {
         Command::Ledger { command } => ledger_cmd::run(command),
         Command::VerifyLedger(args) => ledger_cmd::verify(&args),
         Command::Gate(args) => gate_cmd::run(&args),
+        Command::Run(args) => run_cmd::run(&args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Problems) => ExitCode::from(1),
+        Ok(Outcome::WorkerFailed) => ExitCode::from(3),
         Err(err) => {
             eprintln!("error: {}", term::escape(&format!("{err:#}")));
             ExitCode::from(2)
