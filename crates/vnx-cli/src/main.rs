@@ -43,7 +43,7 @@ enum Command {
     ///
     /// Exit 0 passed, 1 gates failed, 2 usage or configuration error,
     /// 3 worker error, timeout or interruption (a receipt is written).
-    Run(run_cmd::RunArgs),
+    Run(Box<run_cmd::RunArgs>),
 }
 
 /// What a command reports back to `main`.
