@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod admin_cmd;
 mod gate_cmd;
 mod ledger_cmd;
 mod locate;
@@ -44,6 +45,23 @@ enum Command {
     /// Exit 0 passed, 1 gates failed, 2 usage or configuration error,
     /// 3 worker error, timeout or interruption (a receipt is written).
     Run(Box<run_cmd::RunArgs>),
+    /// Set up vnx in this repository: a commented vnx.toml, ledger/, .vnx/skills/.
+    Init,
+    /// List and show skills.
+    Skills {
+        #[command(subcommand)]
+        command: admin_cmd::SkillsCommand,
+    },
+    /// List and prune dispatch worktrees.
+    Worktrees {
+        #[command(subcommand)]
+        command: admin_cmd::WorktreesCommand,
+    },
+    /// List and show dispatch receipts.
+    Receipts {
+        #[command(subcommand)]
+        command: admin_cmd::ReceiptsCommand,
+    },
 }
 
 /// What a command reports back to `main`.
@@ -63,6 +81,10 @@ fn main() -> ExitCode {
         Command::VerifyLedger(args) => ledger_cmd::verify(&args),
         Command::Gate(args) => gate_cmd::run(&args),
         Command::Run(args) => run_cmd::run(&args),
+        Command::Init => admin_cmd::init(),
+        Command::Skills { command } => admin_cmd::skills(&command),
+        Command::Worktrees { command } => admin_cmd::worktrees(&command),
+        Command::Receipts { command } => admin_cmd::receipts(&command),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -1,0 +1,305 @@
+//! `vnx init`, `vnx skills`, `vnx worktrees` and `vnx receipts`: setting a
+//! repository up and looking at what vnx keeps.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use serde_json::json;
+use vnx_ledger::read::{StoredRecord, read_segment, segment_paths};
+use vnx_prepare::SkillCatalog;
+
+use crate::Outcome;
+use crate::locate::{locate_ledger, repo_root};
+use crate::term::{escape, usd};
+
+fn cwd() -> Result<PathBuf> {
+    std::env::current_dir().context("cannot read the current directory")
+}
+
+/// `vnx init`: writes a commented `vnx.toml`, creates `ledger/` and `.vnx/skills/`.
+pub fn init() -> Result<Outcome> {
+    let cwd = cwd()?;
+    let root = repo_root(&cwd).unwrap_or(cwd);
+    let report = vnx_prepare::init(&root)?;
+    println!("wrote {}", report.config.display());
+    println!(
+        "ledger {} (id {})",
+        report.ledger_dir.display(),
+        report.ledger_id
+    );
+    for dir in &report.created_dirs {
+        println!("created {}", dir.display());
+    }
+    if let Some(exclude) = &report.exclude_updated {
+        println!("added .vnx/worktrees/ to {}", exclude.display());
+    }
+    for note in &report.notes {
+        println!("note: {note}");
+    }
+    println!("next: commit vnx.toml and ledger/, then `vnx run --skill implement \"<task>\"`");
+    Ok(Outcome::Ok)
+}
+
+/// `vnx skills` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SkillsCommand {
+    /// List the skills: repository (.vnx/skills), user (~/.config/vnx/skills), built-in.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one skill: its settings and its instructions.
+    Show {
+        /// Skill name.
+        name: String,
+    },
+}
+
+/// Runs `vnx skills …`.
+pub fn skills(command: &SkillsCommand) -> Result<Outcome> {
+    let cwd = cwd()?;
+    let root = repo_root(&cwd);
+    let catalog = SkillCatalog::from_env(root.as_deref());
+    match command {
+        SkillsCommand::List { json } => {
+            let entries = catalog.list()?;
+            let mut broken = false;
+            let mut out = std::io::stdout().lock();
+            for e in &entries {
+                broken |= e.error.is_some();
+                if *json {
+                    let v = json!({
+                        "name": e.name, "source": e.source.to_string(), "path": e.path,
+                        "description": e.description, "error": e.error,
+                    });
+                    writeln!(out, "{v}")?;
+                } else {
+                    let what = match (&e.description, &e.error) {
+                        (_, Some(err)) => format!("BROKEN: {err}"),
+                        (Some(d), None) => d.clone(),
+                        (None, None) => String::new(),
+                    };
+                    writeln!(
+                        out,
+                        "{:<16} {:<8} {}",
+                        e.name,
+                        e.source.to_string(),
+                        escape(&what)
+                    )?;
+                }
+            }
+            Ok(if broken {
+                Outcome::Problems
+            } else {
+                Outcome::Ok
+            })
+        }
+        SkillsCommand::Show { name } => {
+            let skill = catalog.show(name)?;
+            println!("name:        {}", skill.name);
+            println!("description: {}", escape(&skill.description));
+            println!("source:      {} ({})", skill.source, skill.path.display());
+            let profile = serde_json::to_value(skill.profile)?;
+            println!("profile:     {}", profile.as_str().unwrap_or("?"));
+            if !skill.allowed_tools.is_empty() {
+                println!("tools:       {}", skill.allowed_tools.join(", "));
+            }
+            println!("editing:     {}", skill.editing);
+            if let Some(mode) = &skill.gate_mode {
+                let mode = serde_json::to_value(mode)?;
+                println!("gate mode:   {}", mode.as_str().unwrap_or("?"));
+            }
+            if let Some(schema) = &skill.report_schema {
+                println!("report:      {}", schema.display());
+            }
+            println!("\n{}", escape(&skill.body));
+            Ok(Outcome::Ok)
+        }
+    }
+}
+
+/// `vnx worktrees` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum WorktreesCommand {
+    /// List vnx's dispatch worktrees.
+    List,
+    /// Remove worktrees whose branch is merged or whose directory is gone
+    /// (dirty or unmerged ones are kept, and the reason printed).
+    Prune,
+}
+
+/// Runs `vnx worktrees …`.
+pub fn worktrees(command: &WorktreesCommand) -> Result<Outcome> {
+    let cwd = cwd()?;
+    let Some(root) = repo_root(&cwd) else {
+        bail!(
+            "{} is not in a git repository; dispatch worktrees live in one",
+            cwd.display()
+        );
+    };
+    match command {
+        WorktreesCommand::List => {
+            let list = vnx_git::list(&root)?;
+            if list.is_empty() {
+                println!("no vnx worktrees");
+            }
+            for w in list {
+                let mut state = Vec::new();
+                if w.missing {
+                    state.push("missing");
+                }
+                if w.dirty {
+                    state.push("dirty");
+                }
+                if w.merged {
+                    state.push("merged");
+                }
+                println!(
+                    "{:<28} {:<36} {} {}",
+                    w.dispatch_id,
+                    w.branch.as_deref().unwrap_or("-"),
+                    w.path.display(),
+                    state.join(",")
+                );
+            }
+            Ok(Outcome::Ok)
+        }
+        WorktreesCommand::Prune => {
+            let report = vnx_git::prune(&root)?;
+            for path in &report.removed {
+                println!("removed {}", path.display());
+            }
+            for (path, why) in &report.kept {
+                println!("kept    {} ({why})", path.display());
+            }
+            Ok(Outcome::Ok)
+        }
+    }
+}
+
+/// `vnx receipts` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ReceiptsCommand {
+    /// List receipts: status, provider, model, tokens and cost.
+    List {
+        /// Ledger directory or segment (default: `ledger/` at the repository root).
+        #[arg(long, value_name = "PATH")]
+        ledger: Option<PathBuf>,
+        /// Print one JSON object per receipt.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one receipt in full, by dispatch id (or a unique prefix).
+    Show {
+        /// Dispatch id.
+        dispatch: String,
+        /// Ledger directory or segment.
+        #[arg(long, value_name = "PATH")]
+        ledger: Option<PathBuf>,
+    },
+}
+
+fn receipts_in(ledger: Option<&Path>) -> Result<Vec<StoredRecord>> {
+    let cwd = cwd()?;
+    let location = locate_ledger(ledger, &cwd);
+    let paths = match location.segment {
+        Some(segment) => vec![location.dir.join(segment)],
+        None if location.dir.is_dir() => segment_paths(&location.dir)?,
+        None => return Err(vnx_ledger::LedgerError::NoLedger { path: location.dir }.into()),
+    };
+    let mut out = Vec::new();
+    for path in paths {
+        out.extend(
+            read_segment(&path)?
+                .into_iter()
+                .flatten()
+                .filter(|r| r.kind == "dispatch.receipt"),
+        );
+    }
+    out.sort_by(|a, b| a.ts.cmp(&b.ts));
+    Ok(out)
+}
+
+/// Runs `vnx receipts …`.
+pub fn receipts(command: &ReceiptsCommand) -> Result<Outcome> {
+    match command {
+        ReceiptsCommand::List { ledger, json } => {
+            let receipts = receipts_in(ledger.as_deref())?;
+            let mut out = std::io::stdout().lock();
+            if !json {
+                writeln!(
+                    out,
+                    "{:<24} {:<28} {:<11} {:<22} {:>10} {:>10}",
+                    "time", "dispatch", "status", "provider/model", "tokens", "cost"
+                )?;
+            }
+            for r in &receipts {
+                let b = &r.body;
+                let s = |k: &str| b[k].as_str().unwrap_or("-").to_owned();
+                let tokens: u64 = [
+                    "input_tokens",
+                    "output_tokens",
+                    "cache_read_tokens",
+                    "cache_write_tokens",
+                ]
+                .iter()
+                .filter_map(|k| b["usage"][k].as_u64())
+                .sum();
+                let cost = b["cost_usd_micros"].as_u64().unwrap_or(0);
+                if *json {
+                    let v = json!({"ts": r.ts, "dispatch_id": s("dispatch_id"), "status": s("status"), "skill": b["skill"],
+                        "provider": s("provider"), "model": b["model"], "tokens": tokens, "cost_usd_micros": cost,
+                        "hash": r.hash, "segment": r.path, "line": r.line});
+                    writeln!(out, "{v}")?;
+                } else {
+                    writeln!(
+                        out,
+                        "{:<24} {:<28} {:<11} {:<22} {:>10} {:>10}",
+                        r.ts,
+                        escape(&s("dispatch_id")),
+                        s("status"),
+                        escape(&format!("{}/{}", s("provider"), s("model"))),
+                        tokens,
+                        usd(cost)
+                    )?;
+                }
+            }
+            Ok(Outcome::Ok)
+        }
+        ReceiptsCommand::Show { dispatch, ledger } => {
+            let receipts = receipts_in(ledger.as_deref())?;
+            let matching: Vec<&StoredRecord> = receipts
+                .iter()
+                .filter(|r| {
+                    r.body["dispatch_id"]
+                        .as_str()
+                        .is_some_and(|id| id.starts_with(dispatch.as_str()))
+                })
+                .collect();
+            match matching.as_slice() {
+                [] => {
+                    bail!("no receipt for dispatch {dispatch:?}; `vnx receipts list` shows the ids")
+                }
+                [r] => {
+                    let shown = json!({"segment": r.path, "line": r.line, "seq": r.seq, "ts": r.ts, "hash": r.hash, "receipt": r.body});
+                    println!("{}", escape(&serde_json::to_string_pretty(&shown)?));
+                    Ok(Outcome::Ok)
+                }
+                many => {
+                    let ids: Vec<&str> = many
+                        .iter()
+                        .filter_map(|r| r.body["dispatch_id"].as_str())
+                        .collect();
+                    bail!(
+                        "{dispatch:?} matches {} receipts ({}); give more of the id",
+                        ids.len(),
+                        ids.join(", ")
+                    )
+                }
+            }
+        }
+    }
+}
