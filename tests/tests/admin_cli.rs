@@ -206,7 +206,7 @@ fn worktrees_list_and_prune() {
         assert!(
             run(&root, Path::new("git"), args, b"").status.success(),
             "git {args:?}"
-        )
+        );
     };
     git(&[
         "worktree",
