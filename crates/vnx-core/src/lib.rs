@@ -1,5 +1,6 @@
-//! vnx's pipeline core. For now one module, [`worker`]: one governed agent
-//! run, end to end.
+//! vnx's pipeline core: [`worker`], one governed agent run end to end, and
+//! [`pipeline`], the whole governed dispatch behind `vnx run` (PREPARE,
+//! worktree, worker, GOVERN, gates, cross-model review, RECEIPT).
 //!
 //! A run goes: resolve the provider's binary → probe its `--version` (once
 //! per process) → apply the auth guard and build the argv (`vnx-agents`) →
@@ -16,9 +17,14 @@
 //! Units: durations in milliseconds, money in integer micro-USD, tokens as
 //! integers in [`vnx_types::Usage`]'s convention.
 
+pub mod pipeline;
 pub mod worker;
 
 pub use worker::{
     Backoff, EnvSource, EventLogFile, EventSink, Jitter, TmuxOptions, WorkerError, WorkerOptions,
     WorkerRun, run_worker,
+};
+pub use pipeline::{
+    CancelToken, DispatchInputs, DispatchOutcome, DryRun, PipelineError, PipelineEvent,
+    ReviewSettings, dry_run, new_dispatch_id, run_dispatch,
 };

@@ -1,0 +1,1242 @@
+//! The governed dispatch pipeline behind `vnx run`: [`run_dispatch`].
+//!
+//! ```text
+//! config + skill ─► dispatch id ─► worktree vnx/<id> (or in place) ─► PREPARE
+//!     ─► dispatch.started (ledger) ─► worker ─► commit on vnx/<id> ─► git facts base..head
+//!     ─► GOVERN (report file / final message / synthesized) ─► deterministic gates
+//!     ─► cross-model review (only if all passed) ─► dispatch.receipt (always)
+//!     ─► receipt also committed on vnx/<id> ─► worktree removed (passed) or kept
+//! ```
+//!
+//! **The receipt is always written** once `dispatch.started` is: a worker
+//! error, a timeout, a crashed gate or a cancellation ([`CancelToken`])
+//! each end in a `dispatch.receipt` with the matching status; if the
+//! pipeline's future is dropped or panics midway, a guard appends one with
+//! status `interrupted` (or `error` on a panic) on the way out. Only a
+//! killed vnx leaves a started record without a receipt: an orphan, which
+//! `verify-ledger` and `gate` report.
+//!
+//! **The receipt reaches CI with the work.** The receipt goes to the
+//! repository's ledger (segment chosen by the caller, normally
+//! `<writer>--<current branch>.ndjson`), and — for worktree dispatches — the
+//! same `dispatch.started` and `dispatch.receipt` bodies are appended to the
+//! ledger *inside the dispatch worktree*, in segment
+//! `<writer>--vnx_<dispatch-id>.ndjson`, and committed on the dispatch branch
+//! on top of the work commit. Merging `vnx/<id>` therefore brings a new
+//! segment holding exactly this dispatch's receipt, which `vnx gate --base`
+//! reads in CI. When the ledger's `ledger.json` is not committed yet, the
+//! branch gets a copy (same ledger id); commit it on the main branch first so
+//! that the merge does not meet an untracked `ledger.json`.
+//!
+//! Files: `<root>/.vnx/runs/<id>/` holds the worker's event logs (`worker/`),
+//! the review's (`review/`) and the report file the worker is asked to write
+//! (`report.json`), outside the worktree so that the dispatch commit never
+//! picks it up; `.vnx/runs/.gitignore` keeps the directory out of `git status`.
+//!
+//! Units: durations in milliseconds, money in integer micro-USD.
+
+mod error;
+mod review;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::time::Instant;
+use vnx_agents::{AgentEvent, DispatchRequest, Provider, ProviderKind};
+use vnx_govern::{ChangeExpectation, GovernError, ReportResult};
+use vnx_ledger::record::{KIND_DISPATCH_RECEIPT, KIND_DISPATCH_STARTED};
+use vnx_ledger::{Ledger, NewRecord};
+use vnx_prepare::{Config, LoadedConfig, Overrides, PrepareInputs, Prepared, Skill, SkillCatalog};
+use vnx_types::{
+    CostSource, DispatchReceipt, DispatchStarted, DispatchStatus, GateLayer, GateResult, Lane,
+    OutcomeClass, Usage, Verdict,
+};
+
+pub use error::PipelineError;
+pub use review::{ReviewSettings, default_review_model};
+pub use vnx_exec::CancelToken;
+
+use crate::worker::{EnvSource, WorkerOptions, WorkerRun, run_worker};
+
+/// Where per-dispatch files go, relative to the repository root.
+pub const RUNS_DIR: &str = ".vnx/runs";
+
+/// What one dispatch needs.
+#[derive(Debug, Clone)]
+pub struct DispatchInputs {
+    /// Directory vnx was started in; `vnx.toml` and the repository are found from here.
+    pub cwd: PathBuf,
+    /// The user's task.
+    pub task: String,
+    /// Skill name, e.g. `implement`.
+    pub skill: String,
+    /// Command-line values over `vnx.toml`'s.
+    pub overrides: Overrides,
+    /// Run in the current tree instead of a fresh worktree. Works outside
+    /// git (git facts are then absent).
+    pub in_place: bool,
+    /// Keep the worktree even when the dispatch passes.
+    pub keep: bool,
+    /// Writer identity for segment names, e.g. `alice@laptop`.
+    pub writer: String,
+    /// Segment of the repository's ledger the records go to; `None`:
+    /// `<writer>--<current branch>.ndjson`.
+    pub segment: Option<String>,
+    /// Dispatch id to use; `None`: a fresh [`new_dispatch_id`].
+    pub dispatch_id: Option<String>,
+    /// Environment of the worker (and of the binary lookup). Default: vnx's own.
+    pub env: EnvSource,
+    /// Who reviews.
+    pub review: ReviewSettings,
+    /// Batch this dispatch belongs to, if any.
+    pub batch_id: Option<String>,
+}
+
+impl DispatchInputs {
+    /// Inputs for `task` with skill `skill` from `cwd`, everything else default.
+    pub fn new(cwd: impl Into<PathBuf>, task: impl Into<String>, skill: impl Into<String>) -> Self {
+        DispatchInputs {
+            cwd: cwd.into(),
+            task: task.into(),
+            skill: skill.into(),
+            overrides: Overrides::default(),
+            in_place: false,
+            keep: false,
+            writer: "vnx".to_owned(),
+            segment: None,
+            dispatch_id: None,
+            env: EnvSource::Inherit,
+            review: ReviewSettings::default(),
+            batch_id: None,
+        }
+    }
+}
+
+/// The stage a dispatch is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// The worker CLI runs.
+    Worker,
+    /// The worker's changes are committed on the dispatch branch.
+    Commit,
+    /// The report is read, validated or synthesized.
+    Govern,
+    /// Deterministic gates (command gates included) run.
+    Gates,
+    /// The cross-model review runs.
+    Review,
+    /// The receipt is appended.
+    Receipt,
+    /// The worktree is removed or kept.
+    Cleanup,
+}
+
+impl Phase {
+    /// Lowercase name for display: `worker`, `commit`…
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Worker => "worker",
+            Phase::Commit => "commit",
+            Phase::Govern => "govern",
+            Phase::Gates => "gates",
+            Phase::Review => "review",
+            Phase::Receipt => "receipt",
+            Phase::Cleanup => "cleanup",
+        }
+    }
+}
+
+/// Live figures of the running worker.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Since the worker started, ms.
+    pub elapsed_ms: u64,
+    /// Model turns so far (1 + tool results seen).
+    pub turns: u64,
+    /// Tool calls so far.
+    pub tool_calls: u64,
+    /// Running token usage.
+    pub usage: Usage,
+    /// Name of the last tool called.
+    pub last_tool: Option<String>,
+}
+
+/// What the pipeline reports while it runs (only `vnx-cli` prints).
+#[derive(Debug, Clone)]
+pub enum PipelineEvent {
+    /// Everything is prepared; the started record is about to be appended.
+    Prepared {
+        /// Dispatch id.
+        dispatch_id: String,
+        /// Skill name.
+        skill: String,
+        /// Provider name.
+        provider: String,
+        /// Requested model, if any.
+        model: Option<String>,
+        /// Lane.
+        lane: Lane,
+        /// Directory the worker runs in.
+        workdir: PathBuf,
+        /// Dispatch branch, for worktree dispatches.
+        branch: Option<String>,
+    },
+    /// Something the user should know that does not stop the dispatch
+    /// (dirty tree, version out of range…).
+    Warning(String),
+    /// A new stage began.
+    Phase(Phase),
+    /// Worker progress: on every parsed event and once a second.
+    Progress(Progress),
+    /// A gate finished.
+    Gate(GateResult),
+}
+
+/// The receipt committed on the dispatch branch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BranchReceipt {
+    /// Segment file name in the branch's ledger.
+    pub segment: String,
+    /// The commit on the dispatch branch that adds it.
+    pub commit: String,
+}
+
+/// A finished dispatch: its receipt and where things are.
+#[derive(Debug, Clone)]
+pub struct DispatchOutcome {
+    /// The receipt as appended.
+    pub receipt: DispatchReceipt,
+    /// The receipt record's hash in the repository's ledger (lowercase hex).
+    pub receipt_hash: String,
+    /// Its sequence number in the segment.
+    pub receipt_seq: u64,
+    /// The repository's ledger directory.
+    pub ledger_dir: PathBuf,
+    /// The segment the receipt went to.
+    pub segment: String,
+    /// The report the dispatch ended with (worker's or synthesized).
+    pub report: Value,
+    /// The worktree, when it was kept (`None`: removed, or in place).
+    pub kept_worktree: Option<PathBuf>,
+    /// The dispatch branch, for worktree dispatches.
+    pub branch: Option<String>,
+    /// The receipt committed on the dispatch branch, if that worked.
+    pub branch_receipt: Option<BranchReceipt>,
+    /// `.vnx/runs/<id>/`: event logs and the report file.
+    pub run_dir: PathBuf,
+}
+
+/// What `vnx run --dry-run` shows.
+#[derive(Debug, Clone)]
+pub struct DryRun {
+    /// The dispatch id this run would have had.
+    pub dispatch_id: String,
+    /// The full instruction.
+    pub instruction: String,
+    /// Its SHA-256.
+    pub instruction_sha256: String,
+    /// The program (as configured; looked up on `PATH` when bare).
+    pub program: String,
+    /// The exact arguments.
+    pub args: Vec<String>,
+    /// Variables set for the worker (names and values from the provider's `env`).
+    pub env_set: Vec<(String, String)>,
+    /// Variables removed from the worker's environment.
+    pub env_remove: Vec<String>,
+    /// Working directory the worker would get.
+    pub cwd: PathBuf,
+    /// Lane.
+    pub lane: Lane,
+    /// Request fields the CLI has no flag for, and PREPARE warnings.
+    pub warnings: Vec<String>,
+}
+
+/// A fresh dispatch id: `d-<UTC yyyymmdd-hhmmss>-<6 random hex>`.
+pub fn new_dispatch_id() -> String {
+    let now = chrono::Utc::now().format("%Y%m%d-%H%M%S");
+    let hex = uuid::Uuid::new_v4().simple().to_string();
+    format!("d-{now}-{}", &hex[..6])
+}
+
+/// What setup found and built; shared by the dry run and the real one.
+struct Plan {
+    id: String,
+    loaded: LoadedConfig,
+    skill: Skill,
+    provider: Provider,
+    /// The git work tree root, when in git.
+    repo: Option<PathBuf>,
+    /// Where the worker runs.
+    workdir: PathBuf,
+    branch: Option<String>,
+    run_dir: PathBuf,
+    report_path: PathBuf,
+    prepared: Prepared,
+    request: DispatchRequest,
+    ledger_dir: PathBuf,
+    forbidden: Vec<String>,
+}
+
+fn plan(inputs: &DispatchInputs) -> Result<Plan, PipelineError> {
+    let mut loaded = Config::load(&inputs.cwd)?;
+    loaded.config.apply_overrides(&inputs.overrides)?;
+    let provider = loaded.config.provider()?;
+    let skill = SkillCatalog::from_env(Some(&loaded.root)).show(&inputs.skill)?;
+    let id = inputs.dispatch_id.clone().unwrap_or_else(new_dispatch_id);
+    vnx_git::validate_dispatch_id(&id)?;
+    let repo = if inputs.in_place {
+        vnx_git::repo_root(&inputs.cwd).ok()
+    } else {
+        Some(vnx_git::repo_root(&inputs.cwd)?)
+    };
+    let (workdir, branch) = match (&repo, inputs.in_place) {
+        (Some(repo), false) => (
+            vnx_git::worktree_path(repo, &id),
+            Some(format!("{}{id}", vnx_git::BRANCH_PREFIX)),
+        ),
+        (Some(repo), true) => (repo.clone(), None),
+        (None, _) => (loaded.root.clone(), None),
+    };
+    let run_dir = loaded.root.join(RUNS_DIR).join(&id);
+    let report_path = run_dir.join("report.json");
+    let ledger_dir = loaded.ledger_dir();
+    let forbidden = loaded.config.effective_forbidden_paths();
+    let mut pi = PrepareInputs::new(&skill, &inputs.task, &workdir, &report_path);
+    pi.repo_root = Some(&loaded.root);
+    pi.ledger_dir = Some(&ledger_dir);
+    pi.forbidden_paths = &forbidden;
+    let prepared = vnx_prepare::prepare(&pi)?;
+    let mut request = prepared.dispatch_request(&provider, &loaded.config.run, &workdir);
+    if provider.kind == ProviderKind::Codex {
+        request.json_schema_file = Some(run_dir.join("report.schema.json"));
+    }
+    Ok(Plan {
+        id,
+        loaded,
+        skill,
+        provider,
+        repo,
+        workdir,
+        branch,
+        run_dir,
+        report_path,
+        prepared,
+        request,
+        ledger_dir,
+        forbidden,
+    })
+}
+
+/// Prepares a dispatch without running anything: the instruction and the
+/// exact argv the worker would get. Creates no worktree, no file, no record.
+///
+/// # Errors
+/// As the setup of [`run_dispatch`]: configuration, skill, not a git
+/// repository (without `in_place`), PREPARE; and [`PipelineError::Build`]
+/// when the auth guard refuses or the lane does not fit the provider.
+pub fn dry_run(inputs: &DispatchInputs) -> Result<DryRun, PipelineError> {
+    let p = plan(inputs)?;
+    let vars = inputs.env.vars();
+    let inv = vnx_agents::build_invocation(
+        &p.provider,
+        &p.request,
+        vars.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    )?;
+    let mut warnings = p.prepared.warnings.clone();
+    warnings.extend(inv.warnings.iter().cloned());
+    Ok(DryRun {
+        dispatch_id: p.id,
+        instruction: p.prepared.instruction.clone(),
+        instruction_sha256: p.prepared.sha256.clone(),
+        program: inv.program,
+        args: inv.args,
+        env_set: inv.env,
+        env_remove: inv.env_remove,
+        cwd: inv.cwd,
+        lane: p.request.lane,
+        warnings,
+    })
+}
+
+/// Checks that the provider's binary exists before anything is recorded
+/// (mirrors the worker's lookup: a path, else each `PATH` directory).
+fn check_binary(provider: &Provider, env: &EnvSource, cwd: &Path) -> Result<(), PipelineError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let program = provider.program();
+    let executable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    let not_found = |looked: String| PipelineError::BinaryNotFound {
+        provider: provider.name.clone(),
+        program: program.clone(),
+        looked,
+    };
+    if program.is_empty() {
+        return Err(not_found("the program name is empty".to_owned()));
+    }
+    if program.contains('/') {
+        let path = cwd.join(&program);
+        return if executable(&path) {
+            Ok(())
+        } else {
+            Err(not_found(format!("no executable at {}", path.display())))
+        };
+    }
+    let path_var = env.get("PATH").unwrap_or_default();
+    if path_var
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .any(|d| executable(&Path::new(d).join(&program)))
+    {
+        return Ok(());
+    }
+    Err(not_found(format!("not on PATH = {path_var}")))
+}
+
+/// Files of the main tree that differ from HEAD, ignoring vnx's own (ledger, `.vnx/`).
+fn dirty_warning(repo: &Path, ledger_rel: Option<&Path>) -> Option<String> {
+    let dirty = vnx_git::dirty_files(repo).ok()?;
+    let ledger_prefix = ledger_rel.map(|p| format!("{}/", p.display()));
+    let relevant: Vec<&str> = dirty
+        .iter()
+        .map(|d| d.path.as_str())
+        .filter(|p| !p.starts_with(".vnx/"))
+        .filter(|p| ledger_prefix.as_deref().is_none_or(|l| !p.starts_with(l)))
+        .collect();
+    if relevant.is_empty() {
+        return None;
+    }
+    let shown: Vec<&str> = relevant.iter().take(5).copied().collect();
+    Some(format!(
+        "the working tree has {} uncommitted change(s) ({}{}); the worktree starts from HEAD without them",
+        relevant.len(),
+        shown.join(", "),
+        if relevant.len() > shown.len() {
+            ", …"
+        } else {
+            ""
+        }
+    ))
+}
+
+fn ensure_run_dir(root: &Path, run_dir: &Path) -> Result<(), PipelineError> {
+    std::fs::create_dir_all(run_dir).map_err(PipelineError::io("creating", run_dir))?;
+    let ignore = root.join(RUNS_DIR).join(".gitignore");
+    if !ignore.exists() {
+        std::fs::write(&ignore, "# vnx dispatch runs: event logs and reports\n*\n")
+            .map_err(PipelineError::io("writing", &ignore))?;
+    }
+    Ok(())
+}
+
+/// Everything fixed before the started record.
+struct Setup {
+    plan: Plan,
+    worktree: Option<vnx_git::Worktree>,
+    base: Option<String>,
+    ledger: Ledger,
+    segment: String,
+    started: DispatchStarted,
+    requested_model: Option<String>,
+}
+
+fn setup(
+    inputs: &DispatchInputs,
+    events: &mut dyn FnMut(PipelineEvent),
+) -> Result<Setup, PipelineError> {
+    let mut plan = plan(inputs)?;
+    check_binary(&plan.provider, &inputs.env, &plan.workdir_parent())?;
+    let ledger_rel = plan
+        .repo
+        .as_deref()
+        .and_then(|r| plan.ledger_dir.strip_prefix(r).ok())
+        .map(Path::to_path_buf);
+    if let Some(repo) = &plan.repo
+        && let Some(w) = dirty_warning(repo, ledger_rel.as_deref())
+    {
+        events(PipelineEvent::Warning(if inputs.in_place {
+            w.replace(
+                "the worktree starts from HEAD without them",
+                "--in-place: they are in the worker's tree but not in the gates' git facts",
+            )
+        } else {
+            w
+        }));
+    }
+    let ledger = Ledger::open_or_create(&plan.ledger_dir).map_err(PipelineError::ledger(&plan.ledger_dir))?;
+    let segment = match &inputs.segment {
+        Some(s) => s.clone(),
+        None => {
+            let branch = plan
+                .repo
+                .as_deref()
+                .and_then(|r| vnx_git::current_branch(r).ok().flatten())
+                .unwrap_or_else(|| "detached".to_owned());
+            vnx_ledger::default_segment_name(&inputs.writer, &branch)
+        }
+    };
+    ensure_run_dir(&plan.loaded.root, &plan.run_dir)?;
+    if let Some(schema_file) = &plan.request.json_schema_file {
+        std::fs::write(schema_file, &plan.prepared.report_schema)
+            .map_err(PipelineError::io("writing the report schema to", schema_file))?;
+    }
+    let (worktree, base) = match (&plan.repo, inputs.in_place) {
+        (Some(repo), false) => {
+            let wt = vnx_git::create(repo, &plan.id)?;
+            let base = wt.base.clone();
+            plan.workdir.clone_from(&wt.path);
+            (Some(wt), Some(base))
+        }
+        (Some(repo), true) => (None, vnx_git::head_commit(repo).ok()),
+        (None, _) => (None, None),
+    };
+    for w in &plan.prepared.warnings {
+        events(PipelineEvent::Warning(w.clone()));
+    }
+    let requested_model = plan
+        .loaded
+        .config
+        .run
+        .model
+        .clone()
+        .or_else(|| plan.provider.config.default_model.clone());
+    let started = DispatchStarted {
+        dispatch_id: plan.id.clone(),
+        skill: Some(plan.skill.name.clone()),
+        provider: plan.provider.name.clone(),
+        model: requested_model.clone(),
+        lane: plan.loaded.config.run.lane,
+        billing: plan.loaded.config.run.billing,
+        instruction_sha256: plan.prepared.sha256.clone(),
+        batch_id: inputs.batch_id.clone(),
+    };
+    Ok(Setup {
+        plan,
+        worktree,
+        base,
+        ledger,
+        segment,
+        started,
+        requested_model,
+    })
+}
+
+impl Plan {
+    /// A directory that exists now, for resolving a relative binary path.
+    fn workdir_parent(&self) -> PathBuf {
+        self.repo.clone().unwrap_or_else(|| self.loaded.root.clone())
+    }
+}
+
+/// Appends the receipt if the pipeline is abandoned (future dropped, panic)
+/// after the started record.
+struct ReceiptGuard {
+    ledger: Ledger,
+    segment: String,
+    receipt: DispatchReceipt,
+    start: Instant,
+    armed: bool,
+}
+
+impl Drop for ReceiptGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let panicking = std::thread::panicking();
+        self.receipt.status = if panicking {
+            DispatchStatus::Error
+        } else {
+            DispatchStatus::Interrupted
+        };
+        self.receipt.warnings.push(if panicking {
+            "vnx crashed during the dispatch; this receipt was written on the way out".to_owned()
+        } else {
+            "vnx stopped before the dispatch finished; this receipt was written on the way out"
+                .to_owned()
+        });
+        self.receipt.duration_ms = self.start.elapsed().as_millis() as u64;
+        if let Ok(record) = NewRecord::new(KIND_DISPATCH_RECEIPT, &self.receipt) {
+            let _ = self.ledger.append(&self.segment, &[record]);
+        }
+    }
+}
+
+/// Runs one governed dispatch end to end (see the module docs for the order
+/// and for where the receipt goes). `events` receives progress; `cancel`
+/// interrupts the worker (and skips the gates): the receipt is still
+/// written, with status `interrupted`.
+///
+/// # Errors
+/// Before anything is recorded: [`PipelineError::Config`],
+/// [`PipelineError::Skill`] (unknown skills list the known ones),
+/// [`PipelineError::Git`] (not a repository without `in_place`, no commits,
+/// worktree creation), [`PipelineError::BinaryNotFound`],
+/// [`PipelineError::Prepare`], [`PipelineError::Ledger`],
+/// [`PipelineError::Io`]. After the started record every failure becomes a
+/// receipt with status `error` and `Ok` is returned; only a failure to
+/// append that receipt is [`PipelineError::Ledger`].
+pub async fn run_dispatch(
+    inputs: &DispatchInputs,
+    events: &mut dyn FnMut(PipelineEvent),
+    cancel: &CancelToken,
+) -> Result<DispatchOutcome, PipelineError> {
+    let start = Instant::now();
+    let s = setup(inputs, events)?;
+    let started_record = NewRecord::new(KIND_DISPATCH_STARTED, &s.started)?;
+    if let Err(e) = s.ledger.append(&s.segment, &[started_record]) {
+        if let (Some(repo), Some(wt)) = (&s.plan.repo, &s.worktree) {
+            let _ = vnx_git::remove(repo, &wt.path, vnx_git::RemoveMode::Force);
+        }
+        return Err(PipelineError::Ledger {
+            dir: s.plan.ledger_dir.clone(),
+            source: e,
+        });
+    }
+    events(PipelineEvent::Prepared {
+        dispatch_id: s.plan.id.clone(),
+        skill: s.plan.skill.name.clone(),
+        provider: s.plan.provider.name.clone(),
+        model: s.requested_model.clone(),
+        lane: s.plan.loaded.config.run.lane,
+        workdir: s.plan.workdir.clone(),
+        branch: s.plan.branch.clone(),
+    });
+    let initial_report = vnx_govern::govern_report(&ReportResult::Missing, None);
+    let mut guard = ReceiptGuard {
+        ledger: s.ledger.clone(),
+        segment: s.segment.clone(),
+        receipt: draft_receipt(&s, initial_report.info),
+        start,
+        armed: true,
+    };
+    let mut report = initial_report.report;
+    match body(&s, inputs, &mut guard.receipt, events, cancel).await {
+        Ok(r) => report = r,
+        Err(e) => {
+            guard.receipt.status = if cancel.is_cancelled() {
+                DispatchStatus::Interrupted
+            } else {
+                DispatchStatus::Error
+            };
+            guard.receipt.warnings.push(vnx_agents::redact(&e.to_string()));
+        }
+    }
+    events(PipelineEvent::Phase(Phase::Receipt));
+    guard.receipt.duration_ms = start.elapsed().as_millis() as u64;
+    guard.armed = false;
+    let receipt = guard.receipt.clone();
+    let record = NewRecord::new(KIND_DISPATCH_RECEIPT, &receipt)?;
+    let appended = s
+        .ledger
+        .append(&s.segment, &[record])
+        .map_err(PipelineError::ledger(&s.plan.ledger_dir))?;
+    let Some(appended) = appended.into_iter().last() else {
+        return Err(PipelineError::Ledger {
+            dir: s.plan.ledger_dir.clone(),
+            source: vnx_ledger::LedgerError::Input {
+                entry: 1,
+                reason: "the append wrote no record".to_owned(),
+            },
+        });
+    };
+    events(PipelineEvent::Phase(Phase::Cleanup));
+    let branch_receipt = match commit_receipt_on_branch(&s, inputs, &receipt) {
+        Ok(b) => b,
+        Err(w) => {
+            events(PipelineEvent::Warning(w));
+            None
+        }
+    };
+    let mut kept_worktree = None;
+    if let (Some(repo), Some(wt)) = (&s.plan.repo, &s.worktree) {
+        if receipt.status.is_passed() && !inputs.keep {
+            if let Err(e) = vnx_git::remove(repo, &wt.path, vnx_git::RemoveMode::Force) {
+                events(PipelineEvent::Warning(format!(
+                    "could not remove the worktree {}: {e}",
+                    wt.path.display()
+                )));
+                kept_worktree = Some(wt.path.clone());
+            }
+        } else {
+            kept_worktree = Some(wt.path.clone());
+        }
+    }
+    Ok(DispatchOutcome {
+        receipt,
+        receipt_hash: appended.hash,
+        receipt_seq: appended.seq,
+        ledger_dir: s.plan.ledger_dir.clone(),
+        segment: s.segment.clone(),
+        report,
+        kept_worktree,
+        branch: s.plan.branch.clone(),
+        branch_receipt,
+        run_dir: s.plan.run_dir.clone(),
+    })
+}
+
+/// The receipt before the worker ran: status `error`, outcome `crashed`,
+/// no usage — what is true if nothing else gets recorded.
+fn draft_receipt(s: &Setup, report: vnx_types::ReportInfo) -> DispatchReceipt {
+    DispatchReceipt {
+        dispatch_id: s.plan.id.clone(),
+        status: DispatchStatus::Error,
+        skill: Some(s.plan.skill.name.clone()),
+        provider: s.plan.provider.name.clone(),
+        model: s.requested_model.clone(),
+        lane: s.plan.loaded.config.run.lane,
+        billing: s.plan.loaded.config.run.billing,
+        cli_version: None,
+        session_id: None,
+        api_key_source: None,
+        outcome: OutcomeClass::Crashed,
+        usage: Usage::default(),
+        cost_usd_micros: 0,
+        cost_source: CostSource::Unknown,
+        duration_ms: 0,
+        instruction: s.plan.prepared.hashes(),
+        attempts: Vec::new(),
+        report,
+        gates: Vec::new(),
+        git: s.base.as_ref().map(|base| vnx_types::GitFacts {
+            base: base.clone(),
+            head: base.clone(),
+            branch: s.plan.branch.clone(),
+            worktree: rel_worktree(s),
+        }),
+        event_log_sha256: None,
+        batch_id: s.started.batch_id.clone(),
+        builds_on: Vec::new(),
+        warnings: Vec::new(),
+    }
+}
+
+/// The worktree path, relative to the repository root when inside it.
+fn rel_worktree(s: &Setup) -> String {
+    let path = &s.plan.workdir;
+    match &s.plan.repo {
+        Some(repo) => match path.strip_prefix(repo) {
+            Ok(rel) if rel.as_os_str().is_empty() => ".".to_owned(),
+            Ok(rel) => rel.display().to_string(),
+            Err(_) => path.display().to_string(),
+        },
+        None => path.display().to_string(),
+    }
+}
+
+fn worker_options(s: &Setup, inputs: &DispatchInputs, dir: &str) -> WorkerOptions {
+    let config = &s.plan.loaded.config;
+    let mut opts = WorkerOptions::new(s.plan.run_dir.join(dir));
+    opts.env = inputs.env.clone();
+    opts.max_retries = config.retry.max_retries;
+    opts.backoff.max = config.retry.max_wait;
+    opts.total_timeout = Some(config.run.timeout);
+    opts
+}
+
+/// A live summary of one agent event, sent from the lane's task.
+enum Tick {
+    Usage(Usage),
+    Tool(String),
+    ToolDone,
+}
+
+/// Runs the worker, forwarding progress to `events` as it goes.
+async fn run_worker_live(
+    s: &Setup,
+    inputs: &DispatchInputs,
+    events: &mut dyn FnMut(PipelineEvent),
+    cancel: &CancelToken,
+) -> Result<WorkerRun, PipelineError> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Tick>();
+    let mut opts = worker_options(s, inputs, "worker");
+    opts.on_event = Some(Arc::new(move |event: &AgentEvent| {
+        let tick = match event {
+            AgentEvent::Usage { total } => Tick::Usage(*total),
+            AgentEvent::ToolCall(call) => Tick::Tool(call.name.clone()),
+            AgentEvent::ToolResult { .. } => Tick::ToolDone,
+            _ => return,
+        };
+        let _ = tx.send(tick);
+    }));
+    let lane = s.plan.loaded.config.run.lane;
+    let started = Instant::now();
+    let worker = run_worker(&s.plan.request, &s.plan.provider, lane, &opts, cancel);
+    tokio::pin!(worker);
+    let mut progress = Progress {
+        turns: 1,
+        ..Progress::default()
+    };
+    let mut second = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            result = &mut worker => return Ok(result?),
+            Some(tick) = rx.recv() => {
+                match tick {
+                    Tick::Usage(u) => progress.usage = u,
+                    Tick::Tool(name) => {
+                        progress.tool_calls += 1;
+                        progress.last_tool = Some(name);
+                    }
+                    Tick::ToolDone => progress.turns += 1,
+                }
+                progress.elapsed_ms = started.elapsed().as_millis() as u64;
+                events(PipelineEvent::Progress(progress.clone()));
+            }
+            _ = second.tick() => {
+                progress.elapsed_ms = started.elapsed().as_millis() as u64;
+                events(PipelineEvent::Progress(progress.clone()));
+            }
+        }
+    }
+}
+
+/// Everything between the started record and the receipt. Fills `r`;
+/// returns the dispatch's report.
+async fn body(
+    s: &Setup,
+    inputs: &DispatchInputs,
+    r: &mut DispatchReceipt,
+    events: &mut dyn FnMut(PipelineEvent),
+    cancel: &CancelToken,
+) -> Result<Value, PipelineError> {
+    let config = &s.plan.loaded.config;
+    events(PipelineEvent::Phase(Phase::Worker));
+    let run = run_worker_live(s, inputs, events, cancel).await?;
+    for w in &run.warnings {
+        events(PipelineEvent::Warning(w.clone()));
+    }
+    r.model = run.outcome.model.clone().or_else(|| r.model.take());
+    r.cli_version.clone_from(&run.cli_version);
+    r.session_id = run.session_id().map(str::to_owned);
+    r.api_key_source.clone_from(&run.outcome.api_key_source);
+    r.outcome = run.outcome.class;
+    r.usage = run.usage;
+    r.cost_usd_micros = run.cost_usd_micros;
+    r.cost_source = run.cost_source;
+    r.attempts.clone_from(&run.attempts);
+    r.event_log_sha256 = run.event_log().map(|l| l.sha256.clone());
+    r.warnings.extend(run.warnings.iter().cloned());
+    let cancelled = cancel.is_cancelled() || run.outcome.class == OutcomeClass::Interrupted;
+
+    // The work, committed on the dispatch branch.
+    let mut facts = None;
+    if let Some(base) = &s.base {
+        events(PipelineEvent::Phase(Phase::Commit));
+        if let Some(wt) = &s.worktree {
+            let message = commit_message(&s.plan.id, &s.plan.skill.name, &inputs.task);
+            vnx_git::commit_all(&wt.path, &message)?;
+        } else {
+            r.warnings.push(
+                "--in-place: nothing was committed; the git facts cover only commits the worker made"
+                    .to_owned(),
+            );
+        }
+        let f = vnx_git::diff_facts(
+            &s.plan.workdir,
+            base,
+            "HEAD",
+            vnx_git::DiffOptions::default(),
+        )?;
+        r.git = Some(f.to_git_facts(s.plan.branch.as_deref(), &rel_worktree(s)));
+        facts = Some(f);
+    } else {
+        r.warnings
+            .push("outside a git repository: git facts are unavailable".to_owned());
+    }
+
+    // GOVERN.
+    events(PipelineEvent::Phase(Phase::Govern));
+    let schema: Value = serde_json::from_str(&s.plan.prepared.report_schema)
+        .or_else(|_| vnx_govern::report_schema())
+        .map_err(|e| PipelineError::GateCrashed(e.to_string()))?;
+    let final_text = run
+        .outcome
+        .structured_output
+        .as_ref()
+        .map(Value::to_string)
+        .or_else(|| run.outcome.final_text.clone());
+    let read = vnx_govern::read_report(
+        Some(&s.plan.report_path),
+        final_text.as_deref(),
+        &schema,
+        vnx_govern::DEFAULT_REPORT_LIMIT_BYTES,
+    );
+    let governed = vnx_govern::govern_report(&read, facts.as_ref());
+    r.report = governed.info.clone();
+
+    // Deterministic gates.
+    events(PipelineEvent::Phase(Phase::Gates));
+    let skill = &s.plan.skill;
+    let selected = |name: &str| {
+        name == vnx_govern::gates::names::WORKER_OUTCOME
+            || (skill
+                .gates
+                .only
+                .as_ref()
+                .is_none_or(|only| only.iter().any(|o| o == name))
+                && !skill.gates.skip.iter().any(|k| k == name))
+    };
+    let mut gates: Vec<GateResult> = Vec::new();
+    let mut push = |g: GateResult, events: &mut dyn FnMut(PipelineEvent)| {
+        let g = if selected(&g.name) {
+            g
+        } else {
+            skipped(&g.name, GateLayer::Deterministic, "not selected by the skill")
+        };
+        events(PipelineEvent::Gate(g.clone()));
+        gates.push(g);
+    };
+    push(vnx_govern::worker_outcome_gate(run.outcome.class), events);
+    let mode = match skill.effective_gate_mode(&config.run) {
+        vnx_prepare::GateMode::Shadow => vnx_govern::GateMode::Shadow,
+        vnx_prepare::GateMode::Enforce => vnx_govern::GateMode::Enforce,
+    };
+    push(vnx_govern::report_gate(&read, mode), events);
+    let expect = if skill.editing {
+        ChangeExpectation::Edits
+    } else {
+        ChangeExpectation::ReadOnly
+    };
+    let limit = skill
+        .gates
+        .diff_limit_lines
+        .unwrap_or(config.gates.diff_limit_lines);
+    let limit = (limit > 0).then_some(limit);
+    if let Some(f) = &facts {
+        push(vnx_govern::non_empty_change_gate(f, expect), events);
+        push(vnx_govern::no_placeholders_gate(f), events);
+        push(
+            vnx_govern::tests_have_assertions_gate(f, &s.plan.workdir),
+            events,
+        );
+        push(vnx_govern::diff_size_gate(f, limit), events);
+        push(vnx_govern::forbidden_paths_gate(f, &s.plan.forbidden), events);
+        push(vnx_govern::no_secrets_gate(f), events);
+    } else {
+        use vnx_govern::gates::names;
+        for name in [
+            names::NON_EMPTY_CHANGE,
+            names::NO_PLACEHOLDERS,
+            names::TESTS_HAVE_ASSERTIONS,
+            names::DIFF_SIZE,
+            names::FORBIDDEN_PATHS,
+            names::NO_SECRETS,
+        ] {
+            push(
+                skipped(
+                    name,
+                    GateLayer::Deterministic,
+                    "no git facts: the dispatch ran outside a git repository",
+                ),
+                events,
+            );
+        }
+    }
+    push(
+        vnx_govern::budget_gate(run.cost_usd_micros, config.run.max_budget_usd_micros),
+        events,
+    );
+    for c in &config.gates.commands {
+        let spec = vnx_govern::CommandGate {
+            name: Some(format!("command:{}", c.name)),
+            argv: c.argv.clone(),
+            timeout_ms: c.timeout.as_millis() as u64,
+            env: Vec::new(),
+            tail_bytes: None,
+        };
+        let name = spec.display_name();
+        let g = if cancelled {
+            skipped(&name, GateLayer::Deterministic, "the dispatch was interrupted")
+        } else if !run.succeeded() {
+            skipped(&name, GateLayer::Deterministic, "the worker did not succeed")
+        } else if !selected(&name) {
+            skipped(&name, GateLayer::Deterministic, "not selected by the skill")
+        } else {
+            let dir = s.plan.workdir.clone();
+            tokio::task::spawn_blocking(move || vnx_govern::run_command_gate(&spec, &dir))
+                .await
+                .unwrap_or_else(|e| GateResult {
+                    name: name.clone(),
+                    layer: GateLayer::Deterministic,
+                    verdict: Verdict::Error,
+                    detail: format!("the gate crashed: {e}"),
+                    duration_ms: None,
+                    usage: None,
+                    cost_usd_micros: None,
+                })
+        };
+        push(g, events);
+    }
+
+    // Cross-model review.
+    let review = if cancelled {
+        skipped(
+            vnx_govern::gates::names::CROSS_REVIEW,
+            GateLayer::CrossModel,
+            "the dispatch was interrupted",
+        )
+    } else if !config.run.cross_review {
+        skipped(
+            vnx_govern::gates::names::CROSS_REVIEW,
+            GateLayer::CrossModel,
+            "disabled (--no-cross-review or [run] cross_review = false)",
+        )
+    } else if !vnx_govern::should_run_cross_review(&gates) {
+        skipped(
+            vnx_govern::gates::names::CROSS_REVIEW,
+            GateLayer::CrossModel,
+            "a deterministic gate did not pass",
+        )
+    } else {
+        events(PipelineEvent::Phase(Phase::Review));
+        let diff = facts.as_ref().map_or("", |f| f.diff.as_str());
+        cross_review(s, inputs, &run, diff, &governed.report, cancel).await
+    };
+    if let Some(u) = &review.usage {
+        r.usage = r.usage.plus(u);
+    }
+    r.cost_usd_micros = r
+        .cost_usd_micros
+        .saturating_add(review.cost_usd_micros.unwrap_or(0));
+    events(PipelineEvent::Gate(review.clone()));
+    gates.push(review);
+
+    r.status = status(run.outcome.class, cancelled || cancel.is_cancelled(), &gates);
+    r.gates = gates;
+    Ok(governed.report)
+}
+
+/// The dispatch's status from the worker's outcome, cancellation and the gates.
+fn status(outcome: OutcomeClass, cancelled: bool, gates: &[GateResult]) -> DispatchStatus {
+    if cancelled || outcome == OutcomeClass::Interrupted {
+        return DispatchStatus::Interrupted;
+    }
+    match outcome {
+        OutcomeClass::Success => {
+            if gates.iter().any(|g| g.verdict == Verdict::Error) {
+                DispatchStatus::Error
+            } else if gates.iter().any(|g| g.verdict == Verdict::Fail) {
+                DispatchStatus::Failed
+            } else {
+                DispatchStatus::Passed
+            }
+        }
+        // The worker ran and stopped at a limit the user set: its work failed the gates.
+        OutcomeClass::MaxTurns | OutcomeClass::MaxBudget => DispatchStatus::Failed,
+        OutcomeClass::Timeout => DispatchStatus::Timeout,
+        _ => DispatchStatus::Error,
+    }
+}
+
+fn skipped(name: &str, layer: GateLayer, why: &str) -> GateResult {
+    GateResult {
+        name: name.to_owned(),
+        layer,
+        verdict: Verdict::Skipped,
+        detail: why.to_owned(),
+        duration_ms: None,
+        usage: None,
+        cost_usd_micros: None,
+    }
+}
+
+fn commit_message(id: &str, skill: &str, task: &str) -> String {
+    let first: String = task
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default()
+        .chars()
+        .take(72)
+        .collect();
+    let body: String = task.chars().take(2000).collect();
+    format!("vnx: dispatch {id} ({skill}): {first}\n\n{body}\n\nvnx-dispatch: {id}\n")
+}
+
+/// The review dispatch and its gate. Never fails: every problem is a gate `error`.
+async fn cross_review(
+    s: &Setup,
+    inputs: &DispatchInputs,
+    worker: &WorkerRun,
+    diff: &str,
+    report: &Value,
+    cancel: &CancelToken,
+) -> GateResult {
+    let started = Instant::now();
+    let config = &s.plan.loaded.config;
+    let error_gate = |msg: String| {
+        let mut g = vnx_govern::review_gate(&Err(GovernError::Verdict(msg)), None, None);
+        g.duration_ms = Some(started.elapsed().as_millis() as u64);
+        g
+    };
+    let provider_name = inputs
+        .review
+        .provider
+        .clone()
+        .unwrap_or_else(|| s.plan.provider.name.clone());
+    let provider = match config.providers.provider(&provider_name) {
+        Ok(p) => p,
+        Err(e) => return error_gate(format!("review provider `{provider_name}`: {e}")),
+    };
+    let model = inputs.review.model.clone().or_else(|| {
+        if provider.name == s.plan.provider.name {
+            let worker_model = worker
+                .outcome
+                .model
+                .clone()
+                .or_else(|| s.requested_model.clone());
+            default_review_model(provider.kind, worker_model.as_deref())
+        } else {
+            provider.config.default_model.clone()
+        }
+    });
+    let prompt = vnx_govern::review_prompt(
+        &inputs.task,
+        diff,
+        report,
+        vnx_govern::DEFAULT_REVIEW_DIFF_BYTES,
+    );
+    let mut req = DispatchRequest::new(prompt, &s.plan.workdir);
+    req.permission = vnx_agents::PermissionProfile::ReadOnly;
+    req.model = model;
+    req.billing = config.run.billing;
+    if provider.kind == ProviderKind::Claude
+        && let Ok(schema) = vnx_govern::verdict_schema()
+    {
+        req.json_schema = Some(schema.to_string());
+    }
+    let opts = worker_options(s, inputs, "review");
+    let run = match run_worker(&req, &provider, Lane::Headless, &opts, cancel).await {
+        Ok(run) => run,
+        Err(e) => return error_gate(format!("the review could not run: {e}")),
+    };
+    let verdict = if run.succeeded() {
+        let text = run
+            .outcome
+            .structured_output
+            .as_ref()
+            .map(Value::to_string)
+            .or_else(|| run.outcome.final_text.clone())
+            .unwrap_or_default();
+        vnx_govern::parse_verdict(&text)
+    } else {
+        Err(GovernError::Verdict(format!(
+            "the review run ended `{}`{}",
+            serde_json::to_value(run.outcome.class)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            run.outcome
+                .error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        )))
+    };
+    let mut g = vnx_govern::review_gate(&verdict, Some(run.usage), Some(run.cost_usd_micros));
+    if let Some(m) = &run.outcome.model.clone().or(req.model) {
+        g.detail = format!("reviewer {} {m}: {}", provider.name, g.detail);
+    }
+    g.duration_ms = Some(started.elapsed().as_millis() as u64);
+    g
+}
+
+/// Appends the dispatch's started record and receipt to the ledger inside
+/// the worktree (segment `<writer>--vnx_<id>.ndjson`) and commits it on the
+/// dispatch branch. `Ok(None)` for dispatches without a worktree; `Err` is a
+/// warning to show.
+fn commit_receipt_on_branch(
+    s: &Setup,
+    inputs: &DispatchInputs,
+    receipt: &DispatchReceipt,
+) -> Result<Option<BranchReceipt>, String> {
+    let (Some(repo), Some(wt), Some(branch)) = (&s.plan.repo, &s.worktree, &s.plan.branch) else {
+        return Ok(None);
+    };
+    let fail = |what: &str, e: &dyn std::fmt::Display| {
+        format!("the receipt was not committed on {branch} ({what}: {e}); it is in the repository's ledger only")
+    };
+    let rel = s
+        .plan
+        .ledger_dir
+        .strip_prefix(repo)
+        .map_err(|_| fail("the ledger is outside the repository", &s.plan.ledger_dir.display()))?;
+    let dir = wt.path.join(rel);
+    let manifest = dir.join(vnx_ledger::store::MANIFEST_FILE);
+    if !manifest.exists() {
+        std::fs::create_dir_all(&dir).map_err(|e| fail("creating the ledger directory", &e))?;
+        std::fs::copy(
+            s.plan.ledger_dir.join(vnx_ledger::store::MANIFEST_FILE),
+            &manifest,
+        )
+        .map_err(|e| fail("copying ledger.json", &e))?;
+    }
+    let ledger = Ledger::open(&dir).map_err(|e| fail("opening the branch's ledger", &e))?;
+    let segment = vnx_ledger::default_segment_name(&inputs.writer, branch);
+    let records = [
+        NewRecord::new(KIND_DISPATCH_STARTED, &s.started).map_err(|e| fail("serializing", &e))?,
+        NewRecord::new(KIND_DISPATCH_RECEIPT, receipt).map_err(|e| fail("serializing", &e))?,
+    ];
+    ledger
+        .append(&segment, &records)
+        .map_err(|e| fail("appending", &e))?;
+    let status = serde_json::to_value(receipt.status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let message = format!(
+        "vnx: receipt of dispatch {} ({status})\n\nvnx-dispatch: {}\n",
+        s.plan.id, s.plan.id
+    );
+    let commit = vnx_git::commit_all(&wt.path, &message)
+        .map_err(|e| fail("committing", &e))?
+        .ok_or_else(|| fail("committing", &"nothing to commit"))?;
+    Ok(Some(BranchReceipt { segment, commit }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dispatch_ids_have_the_documented_shape() {
+        let id = new_dispatch_id();
+        assert_eq!(id.len(), "d-20261121-203000-abcdef".len(), "{id}");
+        assert!(id.starts_with("d-"));
+        assert!(vnx_git::validate_dispatch_id(&id).is_ok());
+        assert_ne!(id, new_dispatch_id());
+    }
+
+    #[test]
+    fn status_follows_outcome_then_gates() {
+        let pass = skipped("a", GateLayer::Deterministic, "x");
+        let mut fail = pass.clone();
+        fail.verdict = Verdict::Fail;
+        let mut err = pass.clone();
+        err.verdict = Verdict::Error;
+        assert_eq!(
+            status(OutcomeClass::Success, false, &[pass.clone()]),
+            DispatchStatus::Passed
+        );
+        assert_eq!(
+            status(OutcomeClass::Success, false, &[pass.clone(), fail.clone()]),
+            DispatchStatus::Failed
+        );
+        assert_eq!(
+            status(OutcomeClass::Success, false, &[fail, err]),
+            DispatchStatus::Error
+        );
+        assert_eq!(status(OutcomeClass::Api, false, &[]), DispatchStatus::Error);
+        assert_eq!(
+            status(OutcomeClass::Timeout, false, &[]),
+            DispatchStatus::Timeout
+        );
+        assert_eq!(
+            status(OutcomeClass::Success, true, &[pass]),
+            DispatchStatus::Interrupted
+        );
+    }
+}
