@@ -483,6 +483,10 @@ pub fn verify_segment(
     file.seek(SeekFrom::Start(from_offset))
         .map_err(LedgerError::io("seek", path))?;
     let first_line = linker.next_line;
+    // No more workers than blocks: a short tail past a checkpoint is checked
+    // by one thread instead of paying for idle ones.
+    let blocks = (size - from_offset).div_ceil(BLOCK_BYTES as u64).max(1);
+    let threads = threads.min(usize::try_from(blocks).unwrap_or(usize::MAX));
     scan_parallel(file, path, from_offset, first_line, threads, &mut linker)?;
     linker.finish();
     if let Some(cp) = linker.anchor.take()
@@ -654,10 +658,11 @@ fn read_blocks(
     let mut skipping: Option<u64> = None; // length so far of an oversize line being skipped
     loop {
         let mut buf = std::mem::take(&mut carry);
-        let old = buf.len();
-        buf.resize(old + BLOCK_BYTES, 0);
-        let n = read_full(file, &mut buf[old..])?;
-        buf.truncate(old + n);
+        buf.reserve(BLOCK_BYTES);
+        // `read_to_end` through `take` fills spare capacity without zeroing it first.
+        let n = (&mut *file)
+            .take(BLOCK_BYTES as u64)
+            .read_to_end(&mut buf)?;
         let eof = n == 0;
         if let Some(len) = skipping {
             match buf.iter().position(|&b| b == b'\n') {
@@ -733,19 +738,6 @@ fn read_blocks(
             None => carry = buf,
         }
     }
-}
-
-fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 /// Index of the first `\n`, eight bytes at a time (the bit trick of
