@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod admin_cmd;
+mod doctor_cmd;
 mod gate_cmd;
 mod ledger_cmd;
 mod locate;
@@ -62,6 +63,14 @@ enum Command {
         #[command(subcommand)]
         command: admin_cmd::ReceiptsCommand,
     },
+    /// Check this machine and repository: agent CLIs and their versions, claude
+    /// login (no tokens spent), billing variables, git and tmux, config,
+    /// skills and the ledger. Each finding says how to fix it.
+    Doctor {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// What a command reports back to `main`.
@@ -85,6 +94,7 @@ fn main() -> ExitCode {
         Command::Skills { command } => admin_cmd::skills(&command),
         Command::Worktrees { command } => admin_cmd::worktrees(&command),
         Command::Receipts { command } => admin_cmd::receipts(&command),
+        Command::Doctor { json } => doctor_cmd::run(json),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -18,13 +18,14 @@
 //! integers in [`vnx_types::Usage`]'s convention.
 
 pub mod pipeline;
+pub mod probe;
 pub mod worker;
 
-pub use worker::{
-    Backoff, EnvSource, EventLogFile, EventSink, Jitter, TmuxOptions, WorkerError, WorkerOptions,
-    WorkerRun, run_worker,
-};
 pub use pipeline::{
     CancelToken, DispatchInputs, DispatchOutcome, DryRun, PipelineError, PipelineEvent,
     ReviewSettings, dry_run, new_dispatch_id, run_dispatch,
+};
+pub use worker::{
+    Backoff, EnvSource, EventLogFile, EventSink, Jitter, TmuxOptions, WorkerError, WorkerOptions,
+    WorkerRun, run_worker,
 };

@@ -35,6 +35,16 @@ fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
+/// The first executable `program` in the directories of `path_var` (a
+/// `PATH` value).
+pub(crate) fn find_on_path(program: &str, path_var: &str) -> Option<PathBuf> {
+    path_var
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .map(|dir| Path::new(dir).join(program))
+        .find(|candidate| is_executable(candidate))
+}
+
 /// Resolves the provider's program to an absolute (or as-given relative)
 /// path: a program containing `/` is used as is (relative to `cwd` when
 /// relative); a bare name is looked up in the `PATH` of `env`.
@@ -70,13 +80,10 @@ pub(crate) fn resolve(
         };
     }
     let path_var = env.get("PATH").unwrap_or_default();
-    let dirs: Vec<&str> = path_var.split(':').filter(|d| !d.is_empty()).collect();
-    for dir in &dirs {
-        let candidate = Path::new(dir).join(&program);
-        if is_executable(&candidate) {
-            return Ok(candidate);
-        }
+    if let Some(found) = find_on_path(&program, &path_var) {
+        return Ok(found);
     }
+    let dirs: Vec<&str> = path_var.split(':').filter(|d| !d.is_empty()).collect();
     Err(not_found(if dirs.is_empty() {
         "PATH, which is empty".to_owned()
     } else {

@@ -10,7 +10,7 @@
 //!                                                            WorkerRun (attempts summed)
 //! ```
 
-mod binary;
+pub(crate) mod binary;
 mod env;
 mod error;
 mod observer;

@@ -1,0 +1,361 @@
+//! `vnx doctor`: is this machine and repository ready for governed dispatches?
+//! Every finding says what is wrong and how to fix it; nothing spends tokens.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use vnx_agents::{CLAUDE_API_BILLING_VARS, ProviderKind, VersionCheck};
+use vnx_core::EnvSource;
+use vnx_core::probe::{capture, find_program, probe_provider};
+
+use crate::Outcome;
+use crate::term::escape;
+
+/// How a check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Status {
+    Ok,
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Finding {
+    check: String,
+    status: Status,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fix: Option<String>,
+}
+
+fn finding(
+    check: impl Into<String>,
+    status: Status,
+    detail: impl Into<String>,
+    fix: Option<&str>,
+) -> Finding {
+    Finding {
+        check: check.into(),
+        status,
+        detail: detail.into(),
+        fix: fix.map(str::to_owned),
+    }
+}
+
+/// Runs `vnx doctor`: exit 0 when nothing fails (warnings allowed), 1 otherwise.
+pub fn run(json: bool) -> Result<Outcome> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let scratch = std::env::temp_dir().join(format!("vnx-doctor-{}", std::process::id()));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let findings = runtime.block_on(checks(&cwd, &scratch));
+    let _ = std::fs::remove_dir_all(&scratch);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&findings)?);
+    } else {
+        for f in &findings {
+            let tag = match f.status {
+                Status::Ok => "ok  ",
+                Status::Warn => "warn",
+                Status::Fail => "FAIL",
+            };
+            println!("{tag} {:<22} {}", f.check, escape(&f.detail));
+            if let Some(fix) = &f.fix {
+                println!("     {:<22} fix: {}", "", escape(fix));
+            }
+        }
+    }
+    Ok(if findings.iter().any(|f| f.status == Status::Fail) {
+        Outcome::Problems
+    } else {
+        Outcome::Ok
+    })
+}
+
+async fn checks(cwd: &Path, scratch: &Path) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let env = EnvSource::Inherit;
+
+    // Configuration.
+    let loaded = match vnx_prepare::Config::load(cwd) {
+        Ok(loaded) => {
+            let where_ = loaded.path.as_ref().map_or_else(
+                || "no vnx.toml: defaults".to_owned(),
+                |p| p.display().to_string(),
+            );
+            out.push(finding("config", Status::Ok, where_, None));
+            Some(loaded)
+        }
+        Err(e) => {
+            out.push(finding(
+                "config",
+                Status::Fail,
+                e.to_string(),
+                Some("fix vnx.toml as the message says (`vnx init` writes a commented one)"),
+            ));
+            None
+        }
+    };
+    let config = loaded
+        .as_ref()
+        .map(|l| l.config.clone())
+        .unwrap_or_default();
+
+    // Providers: the three built-in CLIs and any configured one.
+    let mut names: Vec<String> = ["claude", "codex", "gemini"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    for name in config.providers.0.keys() {
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    for name in &names {
+        let provider = match config.providers.provider(name) {
+            Ok(p) => p,
+            Err(e) => {
+                out.push(finding(
+                    format!("provider {name}"),
+                    Status::Fail,
+                    e.to_string(),
+                    Some("fix its [providers] table in vnx.toml"),
+                ));
+                continue;
+            }
+        };
+        let is_default = *name == config.run.provider;
+        let probe = probe_provider(&provider, &env, cwd, scratch).await;
+        match &probe.binary {
+            Err(why) => out.push(finding(
+                format!("provider {name}"),
+                if is_default { Status::Fail } else { Status::Warn },
+                format!("not found{}: {why}", if is_default { " (it is the default provider)" } else { "" }),
+                Some("install it (see the message), or set [run] provider in vnx.toml to one you have"),
+            )),
+            Ok(path) => {
+                let version = probe.version.clone().unwrap_or_else(|| "version unknown".into());
+                let (status, fix) = match (&probe.version_check, &probe.version_error) {
+                    (_, Some(_)) => (Status::Warn, Some("check that the binary runs: `<binary> --version`")),
+                    (Some(VersionCheck::OutOfRange { .. }), _) => {
+                        (Status::Warn, Some("install a version in the tested range, or expect parser surprises"))
+                    }
+                    (Some(VersionCheck::Unparseable), _) => (Status::Warn, Some("check `<binary> --version` prints a version")),
+                    _ => (Status::Ok, None),
+                };
+                let range = probe.version_check.as_ref().and_then(|c| c.warning(provider.kind));
+                let mut detail = format!("{version} at {}", path.display());
+                if let Some(range) = range {
+                    detail = format!("{detail}; {range}");
+                }
+                if let Some(err) = &probe.version_error {
+                    detail = format!("{detail}; {err}");
+                }
+                out.push(finding(format!("provider {name}"), status, detail, fix));
+                if provider.kind == ProviderKind::Claude {
+                    out.push(claude_login(path, &provider, &env, scratch).await);
+                }
+            }
+        }
+    }
+
+    // Credentials that would move a subscription user onto API billing.
+    let set: Vec<&str> = CLAUDE_API_BILLING_VARS
+        .iter()
+        .copied()
+        .filter(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()))
+        .collect();
+    if set.is_empty() {
+        out.push(finding(
+            "billing variables",
+            Status::Ok,
+            "none of the API-billing variables is set",
+            None,
+        ));
+    } else {
+        out.push(finding(
+            "billing variables",
+            Status::Fail,
+            format!("{} set: subscription-mode claude dispatches will refuse to start", set.join(", ")),
+            Some("unset them to stay on your subscription, or pass `--billing api` to pay per token on purpose"),
+        ));
+    }
+
+    // Tools.
+    out.push(
+        tool(
+            "git",
+            &["--version"],
+            &env,
+            scratch,
+            Status::Fail,
+            "install git (Debian: apt-get install git)",
+        )
+        .await,
+    );
+    out.push(
+        tool(
+            "tmux",
+            &["-V"],
+            &env,
+            scratch,
+            Status::Warn,
+            "install tmux for `--lane tmux` (Debian: apt-get install tmux)",
+        )
+        .await,
+    );
+
+    // Skills.
+    let root = loaded.as_ref().map(|l| l.root.clone());
+    match vnx_prepare::SkillCatalog::from_env(root.as_deref()).list() {
+        Ok(entries) => {
+            let broken: Vec<String> = entries
+                .iter()
+                .filter_map(|e| e.error.as_ref().map(|err| format!("{}: {err}", e.name)))
+                .collect();
+            if broken.is_empty() {
+                let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+                out.push(finding("skills", Status::Ok, names.join(", "), None));
+            } else {
+                out.push(finding(
+                    "skills",
+                    Status::Fail,
+                    broken.join("; "),
+                    Some("fix the SKILL.md front matter named above"),
+                ));
+            }
+        }
+        Err(e) => out.push(finding("skills", Status::Fail, e.to_string(), None)),
+    }
+
+    // Ledger.
+    let ledger = loaded
+        .as_ref()
+        .map_or_else(|| cwd.join("ledger"), vnx_prepare::LoadedConfig::ledger_dir);
+    out.push(ledger_check(&ledger));
+    out
+}
+
+async fn claude_login(
+    binary: &Path,
+    provider: &vnx_agents::Provider,
+    env: &EnvSource,
+    scratch: &Path,
+) -> Finding {
+    // `claude auth status` reads the local login state and prints JSON; it
+    // makes no model request.
+    let result = capture(
+        binary,
+        &["auth", "status"],
+        Some(provider),
+        env,
+        Duration::from_secs(30),
+        scratch,
+    )
+    .await;
+    let parsed = result
+        .as_ref()
+        .ok()
+        .and_then(|c| serde_json::from_str::<serde_json::Value>(c.stdout.trim()).ok());
+    match parsed {
+        Some(v) if v["loggedIn"] == true => finding(
+            "claude login",
+            Status::Ok,
+            format!(
+                "logged in ({})",
+                v["authMethod"].as_str().unwrap_or("unknown method")
+            ),
+            None,
+        ),
+        Some(_) => finding(
+            "claude login",
+            Status::Fail,
+            "not logged in",
+            Some("run `claude` once and log in with your subscription (`claude auth login`)"),
+        ),
+        None => finding(
+            "claude login",
+            Status::Warn,
+            match result {
+                Ok(c) => format!("`claude auth status` gave no status (exit {:?})", c.code),
+                Err(e) => format!("`claude auth status` did not run: {e}"),
+            },
+            Some("run `claude auth status` yourself to see why"),
+        ),
+    }
+}
+
+async fn tool(
+    name: &str,
+    args: &[&str],
+    env: &EnvSource,
+    scratch: &Path,
+    missing: Status,
+    fix: &str,
+) -> Finding {
+    let Some(path) = find_program(name, env) else {
+        return finding(name, missing, "not found on PATH", Some(fix));
+    };
+    match capture(&path, args, None, env, Duration::from_secs(10), scratch).await {
+        Ok(c) if c.code == Some(0) => finding(
+            name,
+            Status::Ok,
+            c.stdout.lines().next().unwrap_or("").trim().to_owned(),
+            None,
+        ),
+        Ok(c) => finding(
+            name,
+            missing,
+            format!("{} exited with {:?}", path.display(), c.code),
+            Some(fix),
+        ),
+        Err(e) => finding(name, missing, e.to_string(), Some(fix)),
+    }
+}
+
+fn ledger_check(dir: &PathBuf) -> Finding {
+    if !dir.join(vnx_ledger::store::MANIFEST_FILE).is_file() {
+        return finding(
+            "ledger",
+            Status::Warn,
+            format!("no ledger at {}", dir.display()),
+            Some("`vnx init` creates it (the first dispatch does too)"),
+        );
+    }
+    match vnx_ledger::verify_paths(
+        std::slice::from_ref(dir),
+        &vnx_ledger::VerifyOptions::default(),
+    ) {
+        Ok(report) if report.ok => finding(
+            "ledger",
+            Status::Ok,
+            format!(
+                "{} verifies: {} record(s) in {} segment(s)",
+                dir.display(),
+                report.records(),
+                report.segments.len()
+            ),
+            None,
+        ),
+        Ok(report) => {
+            let first = report
+                .all_findings()
+                .find(|f| f.severity == vnx_ledger::Severity::Error);
+            let detail = first.map_or_else(String::new, |f| {
+                format!("{}:{}: {}", f.path.display(), f.line, f.reason.label())
+            });
+            finding(
+                "ledger",
+                Status::Fail,
+                format!("does not verify: {detail}"),
+                Some("run `vnx verify-ledger` for the full report"),
+            )
+        }
+        Err(e) => finding("ledger", Status::Fail, e.to_string(), None),
+    }
+}

@@ -1,0 +1,166 @@
+//! Read-only checks behind `vnx doctor`: where each provider's CLI is, its
+//! version against the tested range, whether it is logged in, and the tools
+//! vnx needs (git, tmux). Nothing here spends tokens: the login check is the
+//! CLI's own local status command.
+//!
+//! Every program runs through `vnx-exec`'s headless lane, with the provider's
+//! configured environment and the auth guard's removals applied — the same
+//! environment a dispatch would give it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use vnx_agents::{Provider, ProviderKind, VersionCheck, env_to_remove};
+use vnx_exec::{
+    CancelToken, ChildEnv, EnvBase, Flow, HeadlessLane, Invocation, LineRef, RunOptions,
+};
+use vnx_types::Billing;
+
+use crate::worker::EnvSource;
+use crate::worker::binary;
+
+/// What the doctor learned about one provider.
+#[derive(Debug, Clone)]
+pub struct ProviderProbe {
+    /// Provider name.
+    pub provider: String,
+    /// Its adapter.
+    pub kind: ProviderKind,
+    /// The binary, or why it was not found (names where vnx looked and how to install it).
+    pub binary: Result<PathBuf, String>,
+    /// First line of `--version`.
+    pub version: Option<String>,
+    /// The version against the tested range (`None` when not probed).
+    pub version_check: Option<VersionCheck>,
+    /// Why `--version` failed, if it did.
+    pub version_error: Option<String>,
+}
+
+/// Finds a provider's binary and probes its `--version`.
+pub async fn probe_provider(
+    provider: &Provider,
+    env: &EnvSource,
+    cwd: &Path,
+    scratch: &Path,
+) -> ProviderProbe {
+    let mut probe = ProviderProbe {
+        provider: provider.name.clone(),
+        kind: provider.kind,
+        binary: Err(String::new()),
+        version: None,
+        version_check: None,
+        version_error: None,
+    };
+    match binary::resolve(provider, env, cwd) {
+        Err(e) => probe.binary = Err(e.to_string()),
+        Ok(path) => {
+            let child = provider_env(provider, env);
+            let version = binary::probe(provider.kind, &path, &child, scratch).await;
+            probe.version = version.text;
+            probe.version_check = Some(version.check);
+            probe.version_error = version.error;
+            probe.binary = Ok(path);
+        }
+    }
+    probe
+}
+
+/// The environment a subscription-mode dispatch would give the provider: the
+/// source minus the auth guard's removals, plus the provider's `env` table.
+fn provider_env(provider: &Provider, env: &EnvSource) -> ChildEnv {
+    let remove = env_to_remove(provider.kind, Billing::Subscription);
+    let mut set: Vec<(String, String)> = match env {
+        EnvSource::Inherit => Vec::new(),
+        EnvSource::Fixed(vars) => vars
+            .iter()
+            .filter(|(k, _)| !remove.contains(k))
+            .cloned()
+            .collect(),
+    };
+    set.extend(
+        provider
+            .config
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
+    ChildEnv {
+        base: if matches!(env, EnvSource::Inherit) {
+            EnvBase::Inherit
+        } else {
+            EnvBase::Empty
+        },
+        remove,
+        remove_prefixes: Vec::new(),
+        set,
+    }
+}
+
+/// The output of a short command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Captured {
+    /// Exit code; `None` when it was killed or timed out.
+    pub code: Option<i32>,
+    /// Its stdout, at most 64 KiB.
+    pub stdout: String,
+}
+
+/// Looks `program` up in the `PATH` of `env`.
+pub fn find_program(program: &str, env: &EnvSource) -> Option<PathBuf> {
+    binary::find_on_path(program, &env.get("PATH").unwrap_or_default())
+}
+
+/// Runs a short, local command (e.g. `claude auth status`, `tmux -V`) with a
+/// provider's environment, or vnx's own when `provider` is `None`, through the
+/// headless lane, and captures its stdout.
+///
+/// # Errors
+/// The lane's error when the program cannot be started.
+pub async fn capture(
+    program: &Path,
+    args: &[&str],
+    provider: Option<&Provider>,
+    env: &EnvSource,
+    timeout: Duration,
+    scratch: &Path,
+) -> Result<Captured, vnx_exec::ExecError> {
+    let mut inv = Invocation::new(program, args.iter().copied());
+    inv.env = match provider {
+        Some(p) => provider_env(p, env),
+        None => match env {
+            EnvSource::Inherit => ChildEnv::default(),
+            EnvSource::Fixed(vars) => ChildEnv {
+                base: EnvBase::Empty,
+                set: vars.clone(),
+                ..ChildEnv::default()
+            },
+        },
+    };
+    std::fs::create_dir_all(scratch).map_err(|e| vnx_exec::ExecError::EventLog {
+        path: scratch.to_path_buf(),
+        source: e,
+    })?;
+    let log = scratch.join(format!("capture-{}.log", std::process::id()));
+    let mut options = RunOptions::new(&log);
+    options.total_timeout = Some(timeout);
+    options.max_line_bytes = 64 * 1024;
+    let mut stdout = String::new();
+    let mut observer = |line: LineRef<'_>| {
+        if let LineRef::Line(bytes) = line
+            && stdout.len() < 64 * 1024
+        {
+            stdout.push_str(&String::from_utf8_lossy(bytes));
+            stdout.push('\n');
+        }
+        Flow::Continue
+    };
+    let report = HeadlessLane
+        .run(&inv, &options, &mut observer, &CancelToken::new())
+        .await;
+    let _ = std::fs::remove_file(&log);
+    let report = report?;
+    Ok(Captured {
+        code: report.exit.code(),
+        stdout,
+    })
+}

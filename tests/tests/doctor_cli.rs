@@ -1,0 +1,138 @@
+//! End to end: `vnx doctor` with the real pinned claude CLI (installed by
+//! `tests/agent-clis/install.sh`).
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn claude() -> PathBuf {
+    let path = vnx_tests::workspace_root()
+        .join("tests/agent-clis/node_modules/@anthropic-ai/claude-code-linux-x64/claude");
+    assert!(
+        path.is_file(),
+        "{} is missing: run tests/agent-clis/install.sh",
+        path.display()
+    );
+    path
+}
+
+fn doctor(root: &Path, env: &[(&str, &str)]) -> (Output, Vec<Value>) {
+    let mut cmd = Command::new(vnx_tests::vnx());
+    cmd.args(["doctor", "--json"])
+        .current_dir(root)
+        .env_remove("ANTHROPIC_API_KEY")
+        .env_remove("ANTHROPIC_AUTH_TOKEN");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    (out, findings)
+}
+
+fn check<'a>(findings: &'a [Value], name: &str) -> &'a Value {
+    findings
+        .iter()
+        .find(|f| f["check"] == name)
+        .unwrap_or_else(|| panic!("no {name} check in {findings:?}"))
+}
+
+fn repo(claude_toml: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("repo");
+    std::fs::create_dir(&root).unwrap();
+    assert!(
+        Command::new("git")
+            .args(["init", "-q"])
+            .current_dir(&root)
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(
+        Command::new(vnx_tests::vnx())
+            .arg("init")
+            .current_dir(&root)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let mut config = std::fs::read_to_string(root.join("vnx.toml")).unwrap();
+    config.push_str(claude_toml);
+    std::fs::write(root.join("vnx.toml"), config).unwrap();
+    (tmp, root)
+}
+
+#[test]
+fn a_ready_machine_passes_and_the_login_check_spends_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "\n[providers.claude]\nbinary = {:?}\n[providers.claude.env]\nHOME = {:?}\nCLAUDE_CODE_OAUTH_TOKEN = \"t\"\n\
+         ANTHROPIC_BASE_URL = \"http://127.0.0.1:9\"\n",
+        claude().display().to_string(),
+        home.path().display().to_string()
+    );
+    let (_tmp, root) = repo(&toml);
+    let (out, findings) = doctor(&root, &[]);
+    let provider = check(&findings, "provider claude");
+    assert_eq!(provider["status"], "ok", "{provider}");
+    assert!(
+        provider["detail"].as_str().unwrap().contains("2.1."),
+        "{provider}"
+    );
+    let login = check(&findings, "claude login");
+    assert_eq!(login["status"], "ok", "{login}");
+    assert!(
+        login["detail"].as_str().unwrap().contains("oauth_token"),
+        "{login}"
+    );
+    assert_eq!(check(&findings, "ledger")["status"], "ok");
+    assert_eq!(check(&findings, "skills")["status"], "ok");
+    assert_eq!(out.status.code(), Some(0), "{findings:#?}");
+}
+
+#[test]
+fn missing_login_billing_variables_and_binary_are_failures_with_fixes() {
+    let home = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "\n[providers.claude]\nbinary = {:?}\n[providers.claude.env]\nHOME = {:?}\n",
+        claude().display().to_string(),
+        home.path().display().to_string()
+    );
+    let (_tmp, root) = repo(&toml);
+    let (out, findings) = doctor(&root, &[("ANTHROPIC_API_KEY", "sk-ant-not-a-real-key")]);
+    assert_eq!(out.status.code(), Some(1));
+    let login = check(&findings, "claude login");
+    assert_eq!(login["status"], "fail", "{login}");
+    assert!(login["fix"].as_str().unwrap().contains("claude auth login"));
+    let billing = check(&findings, "billing variables");
+    assert_eq!(billing["status"], "fail");
+    assert!(
+        billing["detail"]
+            .as_str()
+            .unwrap()
+            .contains("ANTHROPIC_API_KEY")
+    );
+    assert!(billing["fix"].as_str().unwrap().contains("--billing api"));
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("sk-ant-not-a-real-key"),
+        "the key's value is never printed"
+    );
+
+    let (_tmp2, root2) = repo("\n[providers.claude]\nbinary = \"/nonexistent/claude\"\n");
+    let (out, findings) = doctor(&root2, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let provider = check(&findings, "provider claude");
+    assert_eq!(provider["status"], "fail");
+    assert!(
+        provider["detail"]
+            .as_str()
+            .unwrap()
+            .contains("npm install -g @anthropic-ai/claude-code"),
+        "{provider}"
+    );
+}
