@@ -7,6 +7,7 @@
 mod argv;
 mod auth;
 mod parsers;
+mod recordings;
 
 use vnx_agents::{AgentEvent, Outcome, ParseContext, ProcessEnd, StreamParser};
 
