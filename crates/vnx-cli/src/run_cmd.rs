@@ -1,11 +1,20 @@
-//! `vnx run`: one governed dispatch.
+//! `vnx run`: one governed dispatch (the pipeline is `vnx_core::pipeline`).
 
-use std::path::PathBuf;
+#[path = "run_view.rs"]
+mod run_view;
 
-use anyhow::{Result, bail};
+use std::io::{IsTerminal as _, Read as _};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
 use clap::Args;
+use vnx_core::pipeline::{DispatchInputs, ReviewSettings};
+use vnx_core::{CancelToken, EnvSource};
+use vnx_prepare::{GateMode, Overrides};
+use vnx_types::{Billing, DispatchStatus, Lane};
 
 use crate::Outcome;
+use crate::term::escape;
 
 /// Arguments of `vnx run`.
 #[derive(Debug, Args)]
@@ -60,11 +69,218 @@ pub struct RunArgs {
     /// Print the instruction and the exact argv; run nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Provider of the cross-model review (default: the worker's).
+    #[arg(long, value_name = "NAME", env = "VNX_REVIEW_PROVIDER")]
+    pub review_provider: Option<String>,
+    /// Model of the cross-model review (default: the provider's other model,
+    /// e.g. opus for a sonnet worker).
+    #[arg(long, value_name = "MODEL", env = "VNX_REVIEW_MODEL")]
+    pub review_model: Option<String>,
+    /// Use this dispatch id instead of a fresh one (tests, scripted batches).
+    #[arg(long, value_name = "ID", hide = true)]
+    pub dispatch_id: Option<String>,
 }
 
 /// Runs `vnx run`. Exit codes: 0 passed, 1 gates failed, 2 usage or
 /// configuration error, 3 worker error, timeout or interruption.
 pub fn run(args: &RunArgs) -> Result<Outcome> {
-    let _ = args;
-    bail!("vnx run is being wired up in this change; use the libraries meanwhile")
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let task = read_task(args)?;
+    let inputs = inputs(args, &cwd, task)?;
+    if args.dry_run {
+        return dry_run(&inputs);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(dispatch(args, &inputs))
+}
+
+async fn dispatch(args: &RunArgs, inputs: &DispatchInputs) -> Result<Outcome> {
+    let cancel = CancelToken::new();
+    let on_signal = cancel.clone();
+    let signals = tokio::spawn(async move {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let terminated = async {
+            match term.as_mut() {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => { if r.is_err() { return; } }
+            () = terminated => {}
+        }
+        eprintln!("vnx: interrupted; stopping the worker and writing the receipt…");
+        on_signal.cancel();
+    });
+    let mut view = run_view::LiveView::new();
+    let result = vnx_core::pipeline::run_dispatch(inputs, &mut |e| view.on_event(e), &cancel).await;
+    view.finish();
+    signals.abort();
+    let outcome = result.map_err(|e| anyhow::anyhow!(e))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&outcome.receipt)?);
+    } else {
+        print!("{}", run_view::summary(&outcome));
+    }
+    Ok(match outcome.receipt.status {
+        DispatchStatus::Passed => Outcome::Ok,
+        DispatchStatus::Failed => Outcome::Problems,
+        DispatchStatus::Error | DispatchStatus::Timeout | DispatchStatus::Interrupted => {
+            Outcome::WorkerFailed
+        }
+    })
+}
+
+fn dry_run(inputs: &DispatchInputs) -> Result<Outcome> {
+    let d = vnx_core::pipeline::dry_run(inputs)?;
+    println!("# vnx run --dry-run: nothing was run");
+    println!("# dispatch id (not reserved): {}", d.dispatch_id);
+    println!("# working directory: {}", d.cwd.display());
+    let mut argv = vec![shell_quote(&d.program)];
+    argv.extend(d.args.iter().map(|a| shell_quote(a)));
+    println!("# argv (the instruction goes on stdin):");
+    println!("{}", escape(&argv.join(" ")));
+    for (k, v) in &d.env_set {
+        println!("# env set: {k}={}", escape(v));
+    }
+    if !d.env_remove.is_empty() {
+        println!("# env removed: {}", d.env_remove.join(" "));
+    }
+    for w in &d.warnings {
+        println!("# warning: {}", escape(w));
+    }
+    println!(
+        "# instruction ({} bytes, sha256 {}):",
+        d.instruction.len(),
+        d.instruction_sha256
+    );
+    println!("{}", escape(&d.instruction));
+    Ok(Outcome::Ok)
+}
+
+/// A word as a POSIX shell would need it, for display only.
+fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,@+%".contains(&b));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+/// The task: the argument, else `--task-file`, else stdin (when it is not a terminal).
+fn read_task(args: &RunArgs) -> Result<String> {
+    if let Some(p) = &args.prompt {
+        return Ok(p.clone());
+    }
+    if let Some(file) = &args.task_file {
+        return std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read the task file {}", file.display()));
+    }
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        bail!("no task: give it as an argument (vnx run \"…\"), with --task-file FILE or on stdin");
+    }
+    let mut text = String::new();
+    stdin
+        .lock()
+        .take(16 * 1024 * 1024)
+        .read_to_string(&mut text)
+        .context("cannot read the task from stdin")?;
+    Ok(text)
+}
+
+fn inputs(args: &RunArgs, cwd: &Path, task: String) -> Result<DispatchInputs> {
+    let lane = args
+        .lane
+        .as_deref()
+        .map(|l| match l {
+            "headless" => Ok(Lane::Headless),
+            "pty" => Ok(Lane::Pty),
+            "tmux" => Ok(Lane::Tmux),
+            other => Err(anyhow::anyhow!(
+                "unknown lane {other:?}: use headless, pty or tmux"
+            )),
+        })
+        .transpose()?;
+    let timeout = args
+        .timeout
+        .as_deref()
+        .map(|t| {
+            vnx_prepare::parse_duration(t).with_context(|| {
+                format!(
+                    "--timeout {t:?}: expected {}",
+                    vnx_prepare::DURATION_EXPECTED
+                )
+            })
+        })
+        .transpose()?;
+    let budget = args
+        .max_budget_usd
+        .as_deref()
+        .map(|b| {
+            vnx_prepare::parse_usd(b).with_context(|| {
+                format!(
+                    "--max-budget-usd {b:?}: expected {}",
+                    vnx_prepare::USD_EXPECTED
+                )
+            })
+        })
+        .transpose()?;
+    let gate_mode = args
+        .gate_mode
+        .as_deref()
+        .map(|m| match m {
+            "shadow" => Ok(GateMode::Shadow),
+            "enforce" => Ok(GateMode::Enforce),
+            other => Err(anyhow::anyhow!(
+                "unknown gate mode {other:?}: use shadow or enforce"
+            )),
+        })
+        .transpose()?;
+    let billing = args
+        .billing
+        .as_deref()
+        .map(|b| match b {
+            "subscription" => Ok(Billing::Subscription),
+            "api" => Ok(Billing::Api),
+            other => Err(anyhow::anyhow!(
+                "unknown billing {other:?}: use subscription or api"
+            )),
+        })
+        .transpose()?;
+    let ledger_dir = args.ledger.as_ref().map(|l| cwd.join(l));
+    let mut inputs = DispatchInputs::new(cwd, task, args.skill.clone());
+    inputs.overrides = Overrides {
+        provider: args.provider.clone(),
+        model: args.model.clone(),
+        lane,
+        timeout,
+        max_turns: args.max_turns,
+        max_budget_usd_micros: budget,
+        gate_mode,
+        cross_review: args.no_cross_review.then_some(false),
+        billing,
+        ledger_dir,
+    };
+    inputs.in_place = args.in_place;
+    inputs.keep = args.keep;
+    inputs.writer = crate::locate::writer_identity();
+    inputs.segment = Some(crate::locate::default_segment(cwd));
+    inputs.dispatch_id.clone_from(&args.dispatch_id);
+    inputs.env = EnvSource::Inherit;
+    inputs.review = ReviewSettings {
+        provider: args.review_provider.clone(),
+        model: args.review_model.clone(),
+    };
+    Ok(inputs)
 }

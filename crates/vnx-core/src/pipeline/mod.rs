@@ -161,6 +161,10 @@ pub struct Progress {
     pub usage: Usage,
     /// Name of the last tool called.
     pub last_tool: Option<String>,
+    /// Cost so far, micro-USD, estimated from `usage` and the price table for
+    /// the requested model; `None` when no price is known (the receipt holds
+    /// the CLI's own figure).
+    pub estimated_cost_usd_micros: Option<u64>,
 }
 
 /// What the pipeline reports while it runs (only `vnx-cli` prints).
@@ -309,6 +313,7 @@ fn plan(inputs: &DispatchInputs) -> Result<Plan, PipelineError> {
     pi.forbidden_paths = &forbidden;
     let prepared = vnx_prepare::prepare(&pi)?;
     let mut request = prepared.dispatch_request(&provider, &loaded.config.run, &workdir);
+    request.json_schema = request.json_schema.as_deref().map(claude_schema);
     if provider.kind == ProviderKind::Codex {
         request.json_schema_file = Some(run_dir.join("report.schema.json"));
     }
@@ -358,6 +363,20 @@ pub fn dry_run(inputs: &DispatchInputs) -> Result<DryRun, PipelineError> {
         lane: p.request.lane,
         warnings,
     })
+}
+
+/// The schema as claude's `--json-schema` takes it: Claude Code 2.1 refuses
+/// a `$schema` naming draft 2020-12 ("no schema with key or ref"), so the
+/// meta keys are dropped; the schema itself is unchanged.
+fn claude_schema(text: &str) -> String {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(mut map)) => {
+            map.remove("$schema");
+            map.remove("$id");
+            Value::Object(map).to_string()
+        }
+        _ => text.to_owned(),
+    }
 }
 
 /// Checks that the provider's binary exists before anything is recorded
@@ -465,22 +484,22 @@ fn setup(
             w
         }));
     }
-    let ledger = Ledger::open_or_create(&plan.ledger_dir).map_err(PipelineError::ledger(&plan.ledger_dir))?;
-    let segment = match &inputs.segment {
-        Some(s) => s.clone(),
-        None => {
-            let branch = plan
-                .repo
-                .as_deref()
-                .and_then(|r| vnx_git::current_branch(r).ok().flatten())
-                .unwrap_or_else(|| "detached".to_owned());
-            vnx_ledger::default_segment_name(&inputs.writer, &branch)
-        }
-    };
+    let ledger = Ledger::open_or_create(&plan.ledger_dir)
+        .map_err(PipelineError::ledger(&plan.ledger_dir))?;
+    let segment = inputs.segment.clone().unwrap_or_else(|| {
+        let branch = plan
+            .repo
+            .as_deref()
+            .and_then(|r| vnx_git::current_branch(r).ok().flatten())
+            .unwrap_or_else(|| "detached".to_owned());
+        vnx_ledger::default_segment_name(&inputs.writer, &branch)
+    });
     ensure_run_dir(&plan.loaded.root, &plan.run_dir)?;
     if let Some(schema_file) = &plan.request.json_schema_file {
-        std::fs::write(schema_file, &plan.prepared.report_schema)
-            .map_err(PipelineError::io("writing the report schema to", schema_file))?;
+        std::fs::write(schema_file, &plan.prepared.report_schema).map_err(PipelineError::io(
+            "writing the report schema to",
+            schema_file,
+        ))?;
     }
     let (worktree, base) = match (&plan.repo, inputs.in_place) {
         (Some(repo), false) => {
@@ -526,7 +545,9 @@ fn setup(
 impl Plan {
     /// A directory that exists now, for resolving a relative binary path.
     fn workdir_parent(&self) -> PathBuf {
-        self.repo.clone().unwrap_or_else(|| self.loaded.root.clone())
+        self.repo
+            .clone()
+            .unwrap_or_else(|| self.loaded.root.clone())
     }
 }
 
@@ -621,7 +642,10 @@ pub async fn run_dispatch(
             } else {
                 DispatchStatus::Error
             };
-            guard.receipt.warnings.push(vnx_agents::redact(&e.to_string()));
+            guard
+                .receipt
+                .warnings
+                .push(vnx_agents::redact(&e.to_string()));
         }
     }
     events(PipelineEvent::Phase(Phase::Receipt));
@@ -763,6 +787,12 @@ async fn run_worker_live(
         let _ = tx.send(tick);
     }));
     let lane = s.plan.loaded.config.run.lane;
+    let price = s.requested_model.as_deref().and_then(|m| {
+        vnx_agents::PriceTable::builtin()
+            .with_overrides(&s.plan.provider.config.prices)
+            .lookup(m)
+            .copied()
+    });
     let started = Instant::now();
     let worker = run_worker(&s.plan.request, &s.plan.provider, lane, &opts, cancel);
     tokio::pin!(worker);
@@ -776,7 +806,11 @@ async fn run_worker_live(
             result = &mut worker => return Ok(result?),
             Some(tick) = rx.recv() => {
                 match tick {
-                    Tick::Usage(u) => progress.usage = u,
+                    Tick::Usage(u) => {
+                        progress.usage = u;
+                        progress.estimated_cost_usd_micros =
+                            price.as_ref().map(|p| p.cost_micros(&u));
+                    }
                     Tick::Tool(name) => {
                         progress.tool_calls += 1;
                         progress.last_tool = Some(name);
@@ -885,7 +919,11 @@ async fn body(
         let g = if selected(&g.name) {
             g
         } else {
-            skipped(&g.name, GateLayer::Deterministic, "not selected by the skill")
+            skipped(
+                &g.name,
+                GateLayer::Deterministic,
+                "not selected by the skill",
+            )
         };
         events(PipelineEvent::Gate(g.clone()));
         gates.push(g);
@@ -914,7 +952,10 @@ async fn body(
             events,
         );
         push(vnx_govern::diff_size_gate(f, limit), events);
-        push(vnx_govern::forbidden_paths_gate(f, &s.plan.forbidden), events);
+        push(
+            vnx_govern::forbidden_paths_gate(f, &s.plan.forbidden),
+            events,
+        );
         push(vnx_govern::no_secrets_gate(f), events);
     } else {
         use vnx_govern::gates::names;
@@ -950,9 +991,17 @@ async fn body(
         };
         let name = spec.display_name();
         let g = if cancelled {
-            skipped(&name, GateLayer::Deterministic, "the dispatch was interrupted")
+            skipped(
+                &name,
+                GateLayer::Deterministic,
+                "the dispatch was interrupted",
+            )
         } else if !run.succeeded() {
-            skipped(&name, GateLayer::Deterministic, "the worker did not succeed")
+            skipped(
+                &name,
+                GateLayer::Deterministic,
+                "the worker did not succeed",
+            )
         } else if !selected(&name) {
             skipped(&name, GateLayer::Deterministic, "not selected by the skill")
         } else {
@@ -1005,7 +1054,11 @@ async fn body(
     events(PipelineEvent::Gate(review.clone()));
     gates.push(review);
 
-    r.status = status(run.outcome.class, cancelled || cancel.is_cancelled(), &gates);
+    r.status = status(
+        run.outcome.class,
+        cancelled || cancel.is_cancelled(),
+        &gates,
+    );
     r.gates = gates;
     Ok(governed.report)
 }
@@ -1106,7 +1159,7 @@ async fn cross_review(
     if provider.kind == ProviderKind::Claude
         && let Ok(schema) = vnx_govern::verdict_schema()
     {
-        req.json_schema = Some(schema.to_string());
+        req.json_schema = Some(claude_schema(&schema.to_string()));
     }
     let opts = worker_options(s, inputs, "review");
     let run = match run_worker(&req, &provider, Lane::Headless, &opts, cancel).await {
@@ -1157,13 +1210,16 @@ fn commit_receipt_on_branch(
         return Ok(None);
     };
     let fail = |what: &str, e: &dyn std::fmt::Display| {
-        format!("the receipt was not committed on {branch} ({what}: {e}); it is in the repository's ledger only")
+        format!(
+            "the receipt was not committed on {branch} ({what}: {e}); it is in the repository's ledger only"
+        )
     };
-    let rel = s
-        .plan
-        .ledger_dir
-        .strip_prefix(repo)
-        .map_err(|_| fail("the ledger is outside the repository", &s.plan.ledger_dir.display()))?;
+    let rel = s.plan.ledger_dir.strip_prefix(repo).map_err(|_| {
+        fail(
+            "the ledger is outside the repository",
+            &s.plan.ledger_dir.display(),
+        )
+    })?;
     let dir = wt.path.join(rel);
     let manifest = dir.join(vnx_ledger::store::MANIFEST_FILE);
     if !manifest.exists() {
@@ -1218,7 +1274,7 @@ mod tests {
         let mut err = pass.clone();
         err.verdict = Verdict::Error;
         assert_eq!(
-            status(OutcomeClass::Success, false, &[pass.clone()]),
+            status(OutcomeClass::Success, false, std::slice::from_ref(&pass)),
             DispatchStatus::Passed
         );
         assert_eq!(
