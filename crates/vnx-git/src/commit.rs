@@ -51,6 +51,55 @@ pub fn commit_all(worktree: &Path, message: &str) -> Result<Option<String>> {
     Ok(Some(head))
 }
 
+/// Like [`commit_all`], but stages and commits only `paths` (relative to
+/// `worktree`, or absolute inside it); anything else that changed in the
+/// worktree (build output of a command gate, a generated lock file) stays out
+/// of the commit and uncommitted. Returns the new commit id, or `None` when
+/// the paths had nothing to commit.
+///
+/// # Errors
+/// [`crate::GitError::Failed`] when `git add` or `git commit` fails (e.g. a
+/// path outside the worktree).
+pub fn commit_paths(worktree: &Path, paths: &[&Path], message: &str) -> Result<Option<String>> {
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let mut add: Vec<&std::ffi::OsStr> = vec!["add".as_ref(), "--all".as_ref(), "--".as_ref()];
+    add.extend(paths.iter().map(|p| p.as_os_str()));
+    cmd::ok(worktree, &add)?;
+    let mut check: Vec<&std::ffi::OsStr> = vec![
+        "diff".as_ref(),
+        "--cached".as_ref(),
+        "--quiet".as_ref(),
+        "--no-ext-diff".as_ref(),
+        "--".as_ref(),
+    ];
+    check.extend(paths.iter().map(|p| p.as_os_str()));
+    let ran = cmd::run(worktree, &check)?;
+    match ran.code() {
+        Some(0) => return Ok(None),
+        Some(1) => {}
+        _ => return Err(ran.failure()),
+    }
+    let env = identity_env(worktree)?;
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "-c".as_ref(),
+        "commit.gpgsign=false".as_ref(),
+        "commit".as_ref(),
+        "--quiet".as_ref(),
+        "--no-verify".as_ref(),
+        "--allow-empty-message".as_ref(),
+        "-m".as_ref(),
+        message.as_ref(),
+        "--only".as_ref(),
+        "--".as_ref(),
+    ];
+    args.extend(paths.iter().map(|p| p.as_os_str()));
+    cmd::run_with(worktree, &args, &env)?.check()?;
+    let head = cmd::ok(worktree, &["rev-parse", "HEAD"])?.text();
+    Ok(Some(head))
+}
+
 /// Environment variables to set so the commit has an identity.
 fn identity_env(dir: &Path) -> Result<Vec<(&'static str, String)>> {
     let mut env = Vec::new();
@@ -79,5 +128,35 @@ fn config_value(dir: &Path, key: &str) -> Result<Option<String>> {
         }
         Some(1) => Ok(None),
         _ => Err(ran.failure()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn commit_paths_leaves_other_changes_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path();
+        cmd::ok(repo, &["init", "-q"]).unwrap();
+        std::fs::write(repo.join("a.txt"), "a\n").unwrap();
+        assert!(commit_all(repo, "first").unwrap().is_some());
+        std::fs::create_dir(repo.join("ledger")).unwrap();
+        std::fs::write(repo.join("ledger/r.ndjson"), "r\n").unwrap();
+        std::fs::write(repo.join("Cargo.lock"), "generated\n").unwrap();
+        let head = commit_paths(repo, &[Path::new("ledger")], "receipt").unwrap();
+        assert!(head.is_some());
+        let files = cmd::ok(repo, &["show", "--name-only", "--format=", "HEAD"])
+            .unwrap()
+            .text();
+        assert_eq!(files, "ledger/r.ndjson");
+        let status = cmd::ok(repo, &["status", "--porcelain"]).unwrap().text();
+        assert_eq!(status, "?? Cargo.lock");
+        assert_eq!(
+            commit_paths(repo, &[Path::new("ledger")], "again").unwrap(),
+            None
+        );
     }
 }

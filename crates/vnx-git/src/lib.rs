@@ -26,7 +26,7 @@ mod facts;
 mod repo;
 mod worktree;
 
-pub use commit::{FALLBACK_EMAIL, FALLBACK_NAME, commit_all};
+pub use commit::{FALLBACK_EMAIL, FALLBACK_NAME, commit_all, commit_paths};
 pub use error::{GitError, Result};
 pub use facts::{
     AddedLine, ChangeKind, CommitInfo, DEFAULT_MAX_DIFF_BYTES, DiffFacts, DiffOptions, DiffStat,
