@@ -1247,7 +1247,9 @@ fn commit_receipt_on_branch(
         "vnx: receipt of dispatch {} ({status})\n\nvnx-dispatch: {}\n",
         s.plan.id, s.plan.id
     );
-    let commit = vnx_git::commit_all(&wt.path, &message)
+    // Only the ledger: what a command gate left behind (build output, lock
+    // files) stays out of the branch.
+    let commit = vnx_git::commit_paths(&wt.path, &[rel], &message)
         .map_err(|e| fail("committing", &e))?
         .ok_or_else(|| fail("committing", &"nothing to commit"))?;
     Ok(Some(BranchReceipt { segment, commit }))
