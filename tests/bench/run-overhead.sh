@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): wall time `vnx run` adds over the agent it runs.
+#
+#   tests/bench/run-overhead.sh [runs]        # default 30 runs each
+#
+# The agent is the no-op fake agent (`tests/fake-agent`, prints one final
+# event) as a `command` provider; the skill is the read-only built-in
+# `review` (so an empty change passes), with no command gates and no
+# cross-model review. Each `vnx run` includes config and skill loading,
+# PREPARE, worktree creation, both ledger appends (fsync), the dispatch
+# commit check, git facts, the deterministic gates, the receipt committed on
+# the dispatch branch and the worktree removal. Prints median and p90 of
+# both, and their difference (target: at most 50 ms added).
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$root"
+runs=${1:-30}
+target=${CARGO_TARGET_DIR:-$root/target}
+cargo build --quiet --release -p vnx-tests --bin fake-agent
+cargo build --quiet --release -p vnx-cli --bin vnx
+vnx="$target/release/vnx"
+fake="$target/release/fake-agent"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+repo="$work/repo"
+mkdir -p "$repo"
+cd "$repo"
+git init -q -b main
+git config user.name bench
+git config user.email bench@example.invalid
+cat > vnx.toml <<TOML
+[run]
+provider = "noop"
+cross_review = false
+
+[retry]
+max_retries = 0
+
+[providers.noop]
+kind = "command"
+binary = "$fake"
+argv = ["fake-agent", "--final"]
+output = "claude-stream-json"
+TOML
+echo "# bench" > README.md
+git add -A
+git commit -qm initial
+
+# Microseconds since the epoch.
+now_us() { local ns; ns=$(date +%s%N); echo $((ns / 1000)); }
+stats() { sort -n | awk '{a[NR]=$1} END {printf "median %.1f ms  p90 %.1f ms", a[int((NR+1)/2)]/1000, a[int(NR*0.9+0.5)]/1000}'; }
+
+agent=()
+vnxt=()
+for _ in $(seq "$runs"); do
+  t0=$(now_us); "$fake" --final >/dev/null; t1=$(now_us)
+  agent+=($((t1 - t0)))
+  t0=$(now_us)
+  VNX_WRITER=bench@host "$vnx" run --skill review "Say nothing" >/dev/null 2>&1 || { echo "vnx run failed:"; VNX_WRITER=bench@host "$vnx" run --skill review "Say nothing"; exit 1; }
+  t1=$(now_us)
+  vnxt+=($((t1 - t0)))
+done
+a=$(printf '%s\n' "${agent[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+v=$(printf '%s\n' "${vnxt[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+echo "== $(date -u +%FT%TZ) on $(nproc) cores, $(uname -sr), $runs runs each"
+echo "fake agent alone : $(printf '%s\n' "${agent[@]}" | stats)"
+echo "vnx run          : $(printf '%s\n' "${vnxt[@]}" | stats)"
+awk -v a="$a" -v v="$v" 'BEGIN {printf "added by vnx run : %.1f ms (median)\n", (v - a) / 1000}'
+"$vnx" verify-ledger >/dev/null && echo "ledger verifies: $(grep -c dispatch.receipt ledger/*.ndjson | paste -sd' ') receipts"
