@@ -860,21 +860,31 @@ async fn body(
     let mut facts = None;
     if let Some(base) = &s.base {
         events(PipelineEvent::Phase(Phase::Commit));
-        if let Some(wt) = &s.worktree {
+        let committed = if let Some(wt) = &s.worktree {
             let message = commit_message(&s.plan.id, &s.plan.skill.name, &inputs.task);
-            vnx_git::commit_all(&wt.path, &message)?;
+            vnx_git::commit_all(&wt.path, &message)?
         } else {
             r.warnings.push(
                 "--in-place: nothing was committed; the git facts cover only commits the worker made"
                     .to_owned(),
             );
-        }
-        let f = vnx_git::diff_facts(
-            &s.plan.workdir,
-            base,
-            "HEAD",
-            vnx_git::DiffOptions::default(),
-        )?;
+            None
+        };
+        let head = match committed {
+            Some(head) => head,
+            None => vnx_git::head_commit(&s.plan.workdir)?,
+        };
+        // Nothing committed (by vnx or the worker): the facts are known without asking git.
+        let f = if head == *base {
+            empty_facts(base)
+        } else {
+            vnx_git::diff_facts(
+                &s.plan.workdir,
+                base,
+                &head,
+                vnx_git::DiffOptions::default(),
+            )?
+        };
         r.git = Some(f.to_git_facts(s.plan.branch.as_deref(), &rel_worktree(s)));
         facts = Some(f);
     } else {
@@ -1082,6 +1092,23 @@ fn status(outcome: OutcomeClass, cancelled: bool, gates: &[GateResult]) -> Dispa
         OutcomeClass::MaxTurns | OutcomeClass::MaxBudget => DispatchStatus::Failed,
         OutcomeClass::Timeout => DispatchStatus::Timeout,
         _ => DispatchStatus::Error,
+    }
+}
+
+/// The facts of a dispatch that changed nothing: head is base.
+fn empty_facts(base: &str) -> vnx_git::DiffFacts {
+    vnx_git::DiffFacts {
+        base: base.to_owned(),
+        head: base.to_owned(),
+        commits: Vec::new(),
+        files: Vec::new(),
+        new_files: Vec::new(),
+        deleted_files: Vec::new(),
+        tests_touched: Vec::new(),
+        stat: vnx_git::DiffStat::default(),
+        diff: String::new(),
+        diff_bytes: 0,
+        diff_truncated: false,
     }
 }
 
