@@ -29,7 +29,10 @@ use crate::store::{MANIFEST_FILE, SEGMENT_EXTENSION, is_segment_name, read_manif
 
 /// Lines longer than this are reported as malformed without being buffered whole.
 pub const MAX_LINE_BYTES: usize = 64 << 20;
+/// Largest block handed to one worker.
 const BLOCK_BYTES: usize = 4 << 20;
+/// Smallest block worth a hand-off between threads.
+const MIN_BLOCK_BYTES: usize = 128 << 10;
 
 /// Why verification flagged something. Serialized in snake_case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -483,11 +486,21 @@ pub fn verify_segment(
     file.seek(SeekFrom::Start(from_offset))
         .map_err(LedgerError::io("seek", path))?;
     let first_line = linker.next_line;
-    // No more workers than blocks: a short tail past a checkpoint is checked
-    // by one thread instead of paying for idle ones.
-    let blocks = (size - from_offset).div_ceil(BLOCK_BYTES as u64).max(1);
-    let threads = threads.min(usize::try_from(blocks).unwrap_or(usize::MAX));
-    scan_parallel(file, path, from_offset, first_line, threads, &mut linker)?;
+    // Blocks small enough that every worker gets one even for a short tail
+    // past a checkpoint, large enough that hand-offs stay cheap; and no more
+    // workers than blocks.
+    let remaining = usize::try_from(size - from_offset).unwrap_or(usize::MAX);
+    let block_bytes = (remaining / threads.max(1)).clamp(MIN_BLOCK_BYTES, BLOCK_BYTES);
+    let threads = threads.min(remaining.div_ceil(block_bytes).max(1));
+    scan_parallel(
+        file,
+        path,
+        from_offset,
+        first_line,
+        threads,
+        block_bytes,
+        &mut linker,
+    )?;
     linker.finish();
     if let Some(cp) = linker.anchor.take()
         && !linker.anchor_matched
@@ -586,6 +599,7 @@ fn scan_parallel(
     start_offset: u64,
     first_line: u64,
     threads: usize,
+    block_bytes: usize,
     linker: &mut Linker,
 ) -> Result<(), LedgerError> {
     let (block_tx, block_rx) = mpsc::sync_channel::<Block>(threads * 2);
@@ -610,7 +624,8 @@ fn scan_parallel(
             });
         }
         drop(result_tx);
-        let reader = scope.spawn(move || read_blocks(&mut file, start_offset, &block_tx));
+        let reader =
+            scope.spawn(move || read_blocks(&mut file, start_offset, block_bytes, &block_tx));
         // Link results in block order as they arrive. Workers number lines
         // within their block; the absolute number is assigned here, in order,
         // so the reader never has to count newlines.
@@ -650,6 +665,7 @@ fn scan_parallel(
 fn read_blocks(
     file: &mut File,
     start_offset: u64,
+    block_bytes: usize,
     tx: &mpsc::SyncSender<Block>,
 ) -> std::io::Result<()> {
     let mut index = 0u64;
@@ -658,10 +674,10 @@ fn read_blocks(
     let mut skipping: Option<u64> = None; // length so far of an oversize line being skipped
     loop {
         let mut buf = std::mem::take(&mut carry);
-        buf.reserve(BLOCK_BYTES);
+        buf.reserve(block_bytes);
         // `read_to_end` through `take` fills spare capacity without zeroing it first.
         let n = (&mut *file)
-            .take(BLOCK_BYTES as u64)
+            .take(block_bytes as u64)
             .read_to_end(&mut buf)?;
         let eof = n == 0;
         if let Some(len) = skipping {
