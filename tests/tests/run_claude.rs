@@ -244,3 +244,57 @@ fn kill_9_of_vnx_leaves_an_orphan_that_blocks_the_gate() {
     assert_eq!(g, 1, "{gout}");
     assert!(gout.contains(id), "{gout}");
 }
+
+#[test]
+fn a_worker_past_its_timeout_is_a_receipt_with_status_timeout() {
+    let _serial = serial();
+    let clis = clis();
+    let server = slow_server();
+    let sb = Sandbox::new(&claude_toml(&clis.claude, ""));
+    let out = sb.run_vnx(
+        &claude_env(&server, &sb.home),
+        &["run", "--json", "--timeout", "5s", TASK],
+    );
+    let ctx = all(&out);
+    assert_eq!(out.status.code(), Some(3), "{ctx}");
+    let r = receipt(&out);
+    assert_eq!(r["status"], "timeout", "{ctx}");
+    assert_eq!(r["outcome"], "timeout", "{ctx}");
+    assert_eq!(
+        kinds(&sb.main_segment()),
+        ["segment.genesis", "dispatch.started", "dispatch.receipt"]
+    );
+    let ((v, vout), (g, gout)) = sb.audit();
+    assert_eq!(v, 0, "{vout}");
+    assert_eq!(g, 1, "{gout}");
+}
+
+#[test]
+fn the_worker_writes_its_report_file_outside_the_worktree() {
+    let _serial = serial();
+    let clis = clis();
+    let sb = Sandbox::new(&claude_toml(&clis.claude, ""));
+    let id = "d-20260101-000000-aaaaa7";
+    let report_file = sb.repo.join(".vnx/runs").join(id).join("report.json");
+    let report = r#"{"summary":"Wrote the report.","files_changed":[]}"#;
+    let server = MockServer::start(Script::write_file(
+        report_file.display().to_string(),
+        report,
+    ))
+    .unwrap();
+    let out = sb.run_vnx(
+        &claude_env(&server, &sb.home),
+        &["run", "--json", "--dispatch-id", id, TASK],
+    );
+    let ctx = all(&out);
+    let r = receipt(&out);
+    assert_eq!(r["report"]["origin"], "worker", "{ctx}");
+    assert_eq!(r["report"]["valid"], true, "{ctx}");
+    assert_eq!(gate(&r, "report-valid")["verdict"], "pass", "{ctx}");
+    // The report is not part of the work: the change is empty, and the
+    // implement skill fails on that.
+    assert_eq!(gate(&r, "non-empty-change")["verdict"], "fail", "{ctx}");
+    assert_eq!(r["status"], "failed", "{ctx}");
+    assert_eq!(out.status.code(), Some(1), "{ctx}");
+    assert!(report_file.is_file());
+}

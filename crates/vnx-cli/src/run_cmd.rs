@@ -115,8 +115,16 @@ async fn dispatch(args: &RunArgs, inputs: &DispatchInputs) -> Result<Outcome> {
             r = tokio::signal::ctrl_c() => { if r.is_err() { return; } }
             () = terminated => {}
         }
-        eprintln!("vnx: interrupted; stopping the worker and writing the receipt…");
+        eprintln!(
+            "vnx: interrupted; stopping the worker and writing the receipt… (Ctrl-C again to quit at once, leaving an orphaned dispatch)"
+        );
         on_signal.cancel();
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "vnx: quit without a receipt; `vnx verify-ledger` will report the dispatch as orphaned"
+            );
+            std::process::exit(130);
+        }
     });
     let mut view = run_view::LiveView::new();
     let result = vnx_core::pipeline::run_dispatch(inputs, &mut |e| view.on_event(e), &cancel).await;
@@ -126,7 +134,7 @@ async fn dispatch(args: &RunArgs, inputs: &DispatchInputs) -> Result<Outcome> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcome.receipt)?);
     } else {
-        print!("{}", run_view::summary(&outcome));
+        print!("{}", run_view::summary(&outcome, view.shown_warnings()));
     }
     Ok(match outcome.receipt.status {
         DispatchStatus::Passed => Outcome::Ok,

@@ -19,6 +19,7 @@ pub struct LiveView {
     phase: &'static str,
     last_plain: Option<Instant>,
     last_turns: u64,
+    shown: Vec<String>,
 }
 
 impl LiveView {
@@ -38,6 +39,7 @@ impl LiveView {
             phase: "prepare",
             last_plain: None,
             last_turns: 0,
+            shown: Vec::new(),
         }
     }
 
@@ -68,7 +70,10 @@ impl LiveView {
                     workdir.display()
                 )));
             }
-            PipelineEvent::Warning(w) => self.line(&format!("warning: {}", escape(&w))),
+            PipelineEvent::Warning(w) => {
+                self.line(&format!("warning: {}", escape(&w)));
+                self.shown.push(w);
+            }
             PipelineEvent::Phase(p) => {
                 self.phase = p.as_str();
                 if let Some(bar) = &self.bar {
@@ -98,6 +103,11 @@ impl LiveView {
                 }
             }
         }
+    }
+
+    /// Warnings already shown live (the summary does not repeat them).
+    pub fn shown_warnings(&self) -> &[String] {
+        &self.shown
     }
 
     /// Removes the spinner.
@@ -154,8 +164,9 @@ pub fn status_name(s: DispatchStatus) -> &'static str {
     }
 }
 
-/// The gate table, the totals and where the receipt went.
-pub fn summary(o: &DispatchOutcome) -> String {
+/// The gate table, the totals and where the receipt went; the receipt's
+/// warnings except those in `shown`.
+pub fn summary(o: &DispatchOutcome, shown: &[String]) -> String {
     let r = &o.receipt;
     let mut out = String::new();
     let width = r
@@ -210,7 +221,7 @@ pub fn summary(o: &DispatchOutcome) -> String {
         vnx_types::ReportOrigin::Synthesized => "synthesized",
     };
     let _ = writeln!(out, "report: {origin} (sha256 {})", r.report.sha256);
-    for w in &r.warnings {
+    for w in r.warnings.iter().filter(|w| !shown.contains(w)) {
         let _ = writeln!(out, "warning: {}", escape(w));
     }
     let _ = writeln!(

@@ -314,6 +314,14 @@ fn plan(inputs: &DispatchInputs) -> Result<Plan, PipelineError> {
     let prepared = vnx_prepare::prepare(&pi)?;
     let mut request = prepared.dispatch_request(&provider, &loaded.config.run, &workdir);
     request.json_schema = request.json_schema.as_deref().map(claude_schema);
+    if provider.kind == ProviderKind::Claude && request.lane != Lane::Tmux {
+        // The report file is outside the worktree; claude edits only its cwd
+        // and the directories it is given. (Not in tmux: the interactive
+        // session stops at a prompt about the added directory; the report
+        // then comes from the final message.)
+        request.extra_args.push("--add-dir".to_owned());
+        request.extra_args.push(run_dir.display().to_string());
+    }
     if provider.kind == ProviderKind::Codex {
         request.json_schema_file = Some(run_dir.join("report.schema.json"));
     }
@@ -459,6 +467,8 @@ struct Setup {
     segment: String,
     started: DispatchStarted,
     requested_model: Option<String>,
+    /// Shown as they happened and recorded in the receipt.
+    warnings: Vec<String>,
 }
 
 fn setup(
@@ -472,17 +482,18 @@ fn setup(
         .as_deref()
         .and_then(|r| plan.ledger_dir.strip_prefix(r).ok())
         .map(Path::to_path_buf);
+    let mut warnings = Vec::new();
     if let Some(repo) = &plan.repo
         && let Some(w) = dirty_warning(repo, ledger_rel.as_deref())
     {
-        events(PipelineEvent::Warning(if inputs.in_place {
+        warnings.push(if inputs.in_place {
             w.replace(
                 "the worktree starts from HEAD without them",
                 "--in-place: they are in the worker's tree but not in the gates' git facts",
             )
         } else {
             w
-        }));
+        });
     }
     let ledger = Ledger::open_or_create(&plan.ledger_dir)
         .map_err(PipelineError::ledger(&plan.ledger_dir))?;
@@ -511,7 +522,8 @@ fn setup(
         (Some(repo), true) => (None, vnx_git::head_commit(repo).ok()),
         (None, _) => (None, None),
     };
-    for w in &plan.prepared.warnings {
+    warnings.extend(plan.prepared.warnings.iter().cloned());
+    for w in &warnings {
         events(PipelineEvent::Warning(w.clone()));
     }
     let requested_model = plan
@@ -539,6 +551,7 @@ fn setup(
         segment,
         started,
         requested_model,
+        warnings,
     })
 }
 
@@ -734,7 +747,7 @@ fn draft_receipt(s: &Setup, report: vnx_types::ReportInfo) -> DispatchReceipt {
         event_log_sha256: None,
         batch_id: s.started.batch_id.clone(),
         builds_on: Vec::new(),
-        warnings: Vec::new(),
+        warnings: s.warnings.clone(),
     }
 }
 
@@ -840,9 +853,6 @@ async fn body(
     let config = &s.plan.loaded.config;
     events(PipelineEvent::Phase(Phase::Worker));
     let run = run_worker_live(s, inputs, events, cancel).await?;
-    for w in &run.warnings {
-        events(PipelineEvent::Warning(w.clone()));
-    }
     r.model = run.outcome.model.clone().or_else(|| r.model.take());
     r.cli_version.clone_from(&run.cli_version);
     r.session_id = run.session_id().map(str::to_owned);
