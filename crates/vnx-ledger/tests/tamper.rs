@@ -511,3 +511,35 @@ fn verifying_since_a_checkpoint_checks_only_new_records_but_still_its_anchor() {
     assert!(!ok);
     assert_eq!(findings[0].1, Reason::Rewritten);
 }
+
+#[test]
+fn findings_keep_their_line_numbers_across_parallel_blocks() {
+    // About 1 MB: verified in several blocks by several threads, whose line
+    // numbers are assigned in order afterwards.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ledger");
+    build(&dir, ID_A, SEGMENT, 1500);
+    let path = seg(&dir);
+    assert!(std::fs::metadata(&path).unwrap().len() > 512 << 10);
+    let mut all = lines(&path);
+    // Notes (seq ≡ 1 mod 4): edit one, delete another before it.
+    let text = String::from_utf8(all[1233].clone())
+        .unwrap()
+        .replacen("note 1233", "note 9999", 1);
+    all[1233] = text.into_bytes();
+    all.remove(701);
+    write_lines(&path, &all);
+    for threads in [1, 2, 4] {
+        let options = VerifyOptions {
+            threads,
+            ..Default::default()
+        };
+        let (ok, findings) = found(&dir, &options);
+        assert!(!ok);
+        assert_eq!(
+            findings,
+            vec![(702, Reason::DeletedOrReordered), (1233, Reason::Edited)],
+            "threads={threads}"
+        );
+    }
+}
