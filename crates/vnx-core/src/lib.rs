@@ -10,8 +10,9 @@
 //! [`worker::WorkerRun`].
 //!
 //! **Architecture invariants**: this crate spawns no process itself (every
-//! child, the `--version` probe included, runs through a `vnx-exec` lane);
-//! it never prints; it reads the process environment only when
+//! agent CLI, the `--version` probe included, runs through a `vnx-exec` lane;
+//! the pipeline's git calls and command gates run through `vnx-git` and
+//! `vnx-govern`); it never prints; it reads the process environment only when
 //! [`worker::EnvSource::Inherit`] is chosen (tests pass a fixed one).
 //!
 //! Units: durations in milliseconds, money in integer micro-USD, tokens as
