@@ -26,11 +26,25 @@ fn implement_dispatch_passes_and_its_receipt_reaches_ci_with_the_branch() {
     let server = MockServer::start(Script::write_file("hello.txt", "Hello, world!\n")).unwrap();
     let sb = Sandbox::new(&claude_toml(&clis.claude, ""));
     let id = "d-20260101-000000-aaaaa1";
+    // An uncommitted file in the main tree: a warning, and not part of the dispatch.
+    std::fs::write(sb.repo.join("notes.txt"), "mine\n").unwrap();
     let env = claude_env(&server, &sb.home);
     let out = sb.run_vnx(&env, &["run", "--json", "--dispatch-id", id, TASK]);
     let ctx = all(&out);
     assert_eq!(out.status.code(), Some(0), "{ctx}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("uncommitted change(s) (notes.txt)"),
+        "{ctx}"
+    );
     let r = receipt(&out);
+    assert!(
+        r["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("notes.txt")),
+        "{ctx}"
+    );
     assert_eq!(r["status"], "passed", "{ctx}");
     assert_eq!(r["dispatch_id"], id);
     assert_eq!(r["outcome"], "success");
@@ -68,6 +82,8 @@ fn implement_dispatch_passes_and_its_receipt_reaches_ci_with_the_branch() {
         "Hello, world!"
     );
     assert_eq!(sb.git(&["rev-parse", &format!("{branch}~1")]), head);
+    let work_files = sb.git(&["show", "--name-only", "--format=", head]);
+    assert_eq!(work_files, "hello.txt", "{ctx}");
     assert!(sb.git(&["log", "-1", "--format=%s", head]).contains(id));
     let branch_segment = vnx_ledger::default_segment_name(WRITER, &branch);
     let on_branch = sb.git(&["show", &format!("{branch}:ledger/{branch_segment}")]);
