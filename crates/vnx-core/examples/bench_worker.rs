@@ -1,4 +1,4 @@
-//! Benchmarks of the worker (not a test; run by `tests/bench/run.sh`).
+//! Benchmarks of the worker (not a test; run by `tests/bench/worker.sh`).
 //!
 //! ```text
 //! bench_worker overhead <fake-agent> [runs]     # headless lane overhead over a direct spawn

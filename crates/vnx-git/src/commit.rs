@@ -37,6 +37,10 @@ pub fn commit_all(worktree: &Path, message: &str) -> Result<Option<String>> {
         &[
             "-c",
             "commit.gpgsign=false",
+            // No auto-maintenance spawned from a dispatch commit: it costs a
+            // process per commit and is the user's git's business, not vnx's.
+            "-c",
+            "maintenance.auto=false",
             "commit",
             "--quiet",
             "--no-verify",
@@ -85,6 +89,8 @@ pub fn commit_paths(worktree: &Path, paths: &[&Path], message: &str) -> Result<O
     let mut args: Vec<&std::ffi::OsStr> = vec![
         "-c".as_ref(),
         "commit.gpgsign=false".as_ref(),
+        "-c".as_ref(),
+        "maintenance.auto=false".as_ref(),
         "commit".as_ref(),
         "--quiet".as_ref(),
         "--no-verify".as_ref(),
@@ -102,31 +108,50 @@ pub fn commit_paths(worktree: &Path, paths: &[&Path], message: &str) -> Result<O
 
 /// Environment variables to set so the commit has an identity.
 fn identity_env(dir: &Path) -> Result<Vec<(&'static str, String)>> {
+    const VARS: [&str; 4] = [
+        "GIT_AUTHOR_NAME",
+        "GIT_COMMITTER_NAME",
+        "GIT_AUTHOR_EMAIL",
+        "GIT_COMMITTER_EMAIL",
+    ];
+    let from_env = |var: &str| std::env::var(var).is_ok_and(|v| !v.is_empty());
+    if VARS.iter().all(|v| from_env(v)) {
+        return Ok(Vec::new());
+    }
+    // One `git config` call for both keys: every git process costs a few ms
+    // and a dispatch commits twice.
+    let (name, email) = configured_identity(dir)?;
     let mut env = Vec::new();
-    let name = config_value(dir, "user.name")?;
-    let email = config_value(dir, "user.email")?;
     for (var, configured, fallback) in [
-        ("GIT_AUTHOR_NAME", &name, FALLBACK_NAME),
-        ("GIT_COMMITTER_NAME", &name, FALLBACK_NAME),
-        ("GIT_AUTHOR_EMAIL", &email, FALLBACK_EMAIL),
-        ("GIT_COMMITTER_EMAIL", &email, FALLBACK_EMAIL),
+        (VARS[0], &name, FALLBACK_NAME),
+        (VARS[1], &name, FALLBACK_NAME),
+        (VARS[2], &email, FALLBACK_EMAIL),
+        (VARS[3], &email, FALLBACK_EMAIL),
     ] {
-        let from_env = std::env::var(var).is_ok_and(|v| !v.is_empty());
-        if !from_env && configured.is_none() {
+        if !from_env(var) && configured.is_none() {
             env.push((var, fallback.to_owned()));
         }
     }
     Ok(env)
 }
 
-fn config_value(dir: &Path, key: &str) -> Result<Option<String>> {
-    let ran = cmd::run(dir, &["config", "--get", key])?;
+/// `user.name` and `user.email` from git's configuration, each if set and non-empty.
+fn configured_identity(dir: &Path) -> Result<(Option<String>, Option<String>)> {
+    let ran = cmd::run(dir, &["config", "--get-regexp", r"^user\.(name|email)$"])?;
     match ran.code() {
         Some(0) => {
-            let v = ran.text();
-            Ok((!v.is_empty()).then_some(v))
+            let text = ran.text();
+            let value = |key: &str| {
+                text.lines()
+                    .filter_map(|l| l.strip_prefix(key))
+                    .filter_map(|rest| rest.strip_prefix(' '))
+                    .next_back()
+                    .map(str::to_owned)
+                    .filter(|v| !v.is_empty())
+            };
+            Ok((value("user.name"), value("user.email")))
         }
-        Some(1) => Ok(None),
+        Some(1) => Ok((None, None)),
         _ => Err(ran.failure()),
     }
 }

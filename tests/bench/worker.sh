@@ -3,7 +3,7 @@
 # the same fake agent, and peak RSS while parsing a generated claude
 # stream-json event stream through lane + parser.
 #
-#   tests/bench/run.sh [runs] [stream-MiB]      # defaults: 300 runs, 1024 MiB
+#   tests/bench/worker.sh [runs] [stream-MiB]      # defaults: 300 runs, 1024 MiB
 #
 # Builds the release fake agent and the `bench_worker` example of vnx-core,
 # then prints the figures. Needs ~2x stream-MiB of free space in $TMPDIR
