@@ -283,7 +283,8 @@ fn inputs(args: &RunArgs, cwd: &Path, task: String) -> Result<DispatchInputs> {
     inputs.in_place = args.in_place;
     inputs.keep = args.keep;
     inputs.writer = crate::locate::writer_identity();
-    inputs.segment = Some(crate::locate::default_segment(cwd));
+    // The segment (`<writer>--<branch>`) is derived by the pipeline from the
+    // repository facts it reads anyway.
     inputs.dispatch_id.clone_from(&args.dispatch_id);
     inputs.env = EnvSource::Inherit;
     inputs.review = ReviewSettings {

@@ -24,15 +24,18 @@ pub const FALLBACK_EMAIL: &str = "vnx@localhost";
 /// # Errors
 /// [`crate::GitError::Failed`] when `git add` or `git commit` fails.
 pub fn commit_all(worktree: &Path, message: &str) -> Result<Option<String>> {
-    cmd::ok(worktree, &["add", "--all"])?;
-    let ran = cmd::run(worktree, &["diff", "--cached", "--quiet", "--no-ext-diff"])?;
-    match ran.code() {
-        Some(0) => return Ok(None),
-        Some(1) => {}
-        _ => return Err(ran.failure()),
+    // One `git status` answers "anything to commit?" for a worker that changed
+    // nothing (a read-only skill) without staging first.
+    let status = cmd::ok(
+        worktree,
+        &["status", "--porcelain=v1", "-z", "--untracked-files=all"],
+    )?;
+    if status.stdout.is_empty() {
+        return Ok(None);
     }
+    cmd::ok(worktree, &["add", "--all"])?;
     let env = identity_env(worktree)?;
-    cmd::run_with(
+    let committed = cmd::run_with(
         worktree,
         &[
             "-c",
@@ -49,8 +52,16 @@ pub fn commit_all(worktree: &Path, message: &str) -> Result<Option<String>> {
             message,
         ],
         &env,
-    )?
-    .check()?;
+    )?;
+    if !committed.status.success() {
+        // Status can list what `add --all` does not stage (a nested
+        // repository's own changes): then there was nothing to commit.
+        let staged = cmd::run(worktree, &["diff", "--cached", "--quiet", "--no-ext-diff"])?;
+        if staged.code() == Some(0) {
+            return Ok(None);
+        }
+        return Err(committed.failure());
+    }
     let head = cmd::ok(worktree, &["rev-parse", "HEAD"])?.text();
     Ok(Some(head))
 }

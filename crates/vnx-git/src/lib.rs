@@ -33,9 +33,11 @@ pub use facts::{
     FileChange, added_lines, diff_facts, is_test_path,
 };
 pub use repo::{
-    DirtyFile, common_dir, current_branch, dirty_files, head_commit, repo_root, resolve_commit,
+    DirtyFile, RepoInfo, common_dir, current_branch, dirty_files, head_commit, repo_info,
+    repo_root, resolve_commit,
 };
 pub use worktree::{
     BRANCH_PREFIX, PruneReport, RemoveMode, WORKTREES_DIR, Worktree, WorktreeInfo, create,
-    ensure_excluded, list, prune, recorded_base, remove, validate_dispatch_id, worktree_path,
+    create_in, ensure_excluded, list, prune, recorded_base, remove, validate_dispatch_id,
+    worktree_path,
 };

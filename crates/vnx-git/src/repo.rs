@@ -87,6 +87,57 @@ pub fn current_branch(repo: &Path) -> Result<Option<String>> {
     }
 }
 
+/// What a dispatch needs to know about the repository, read with one `git
+/// rev-parse` (every git process costs a few milliseconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoInfo {
+    /// Work tree root, absolute.
+    pub root: PathBuf,
+    /// Common git directory (`.git` of the main worktree), absolute.
+    pub common_dir: PathBuf,
+    /// Commit of `HEAD`; `None` in a repository with no commits yet.
+    pub head: Option<String>,
+    /// Current branch; `None` when `HEAD` is detached (or unborn).
+    pub branch: Option<String>,
+}
+
+/// Reads [`RepoInfo`] for the repository containing `dir`.
+///
+/// # Errors
+/// [`GitError::NotARepository`] outside a work tree.
+pub fn repo_info(dir: &Path) -> Result<RepoInfo> {
+    let ran = cmd::run(
+        dir,
+        &[
+            "rev-parse",
+            "--path-format=absolute",
+            "--show-toplevel",
+            "--git-common-dir",
+            "HEAD",
+            "--abbrev-ref",
+            "HEAD",
+        ],
+    )?;
+    let text = ran.text();
+    let lines: Vec<&str> = text.lines().collect();
+    if ran.status.success() && lines.len() == 4 && !lines[0].is_empty() {
+        return Ok(RepoInfo {
+            root: PathBuf::from(lines[0]),
+            common_dir: PathBuf::from(lines[1]),
+            head: Some(lines[2].to_owned()),
+            branch: (lines[3] != "HEAD").then(|| lines[3].to_owned()),
+        });
+    }
+    // No commits yet, or not a repository: ask one question at a time, so the
+    // error says which.
+    Ok(RepoInfo {
+        root: repo_root(dir)?,
+        common_dir: common_dir(dir)?,
+        head: None,
+        branch: current_branch(dir)?,
+    })
+}
+
 /// One entry of `git status --porcelain`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirtyFile {

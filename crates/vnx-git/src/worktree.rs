@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cmd;
 use crate::error::{GitError, Result};
-use crate::repo::{common_dir, dirty_files, head_commit};
+use crate::repo::{RepoInfo, common_dir, dirty_files, head_commit};
 
 /// Where vnx's worktrees live, relative to the repository root.
 pub const WORKTREES_DIR: &str = ".vnx/worktrees";
@@ -130,9 +130,21 @@ pub fn worktree_path(repo: &Path, dispatch_id: &str) -> PathBuf {
 /// `git worktree add` fails (e.g. the branch already exists); [`GitError::Io`]
 /// when the exclude file cannot be updated.
 pub fn create(repo: &Path, dispatch_id: &str) -> Result<Worktree> {
+    create_in(&crate::repo::repo_info(repo)?, dispatch_id)
+}
+
+/// [`create`] for a repository already described by `info` (saves the git
+/// calls that read it again).
+///
+/// # Errors
+/// As [`create`].
+pub fn create_in(info: &RepoInfo, dispatch_id: &str) -> Result<Worktree> {
     validate_dispatch_id(dispatch_id)?;
-    let base = head_commit(repo)?;
-    ensure_excluded(repo)?;
+    let repo = info.root.as_path();
+    let base = info.head.clone().ok_or_else(|| GitError::NoCommits {
+        path: repo.to_path_buf(),
+    })?;
+    exclude_worktrees(&info.common_dir)?;
     let path = worktree_path(repo, dispatch_id);
     if path.exists() {
         return Err(GitError::WorktreeExists { path });
@@ -167,7 +179,12 @@ pub fn create(repo: &Path, dispatch_id: &str) -> Result<Worktree> {
 /// # Errors
 /// [`GitError::Io`] when the file cannot be read or appended to.
 pub fn ensure_excluded(repo: &Path) -> Result<()> {
-    let info = common_dir(repo)?.join("info");
+    exclude_worktrees(&common_dir(repo)?)
+}
+
+/// [`ensure_excluded`] given the common git directory.
+fn exclude_worktrees(common_dir: &Path) -> Result<()> {
+    let info = common_dir.join("info");
     let file = info.join("exclude");
     let existing = match fs::read_to_string(&file) {
         Ok(s) => s,

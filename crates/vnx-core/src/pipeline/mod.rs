@@ -272,6 +272,8 @@ struct Plan {
     provider: Provider,
     /// The git work tree root, when in git.
     repo: Option<PathBuf>,
+    /// Root, HEAD and branch of that repository, read once.
+    repo_info: Option<vnx_git::RepoInfo>,
     /// Where the worker runs.
     workdir: PathBuf,
     branch: Option<String>,
@@ -290,11 +292,12 @@ fn plan(inputs: &DispatchInputs) -> Result<Plan, PipelineError> {
     let skill = SkillCatalog::from_env(Some(&loaded.root)).show(&inputs.skill)?;
     let id = inputs.dispatch_id.clone().unwrap_or_else(new_dispatch_id);
     vnx_git::validate_dispatch_id(&id)?;
-    let repo = if inputs.in_place {
-        vnx_git::repo_root(&inputs.cwd).ok()
+    let repo_info = if inputs.in_place {
+        vnx_git::repo_info(&inputs.cwd).ok()
     } else {
-        Some(vnx_git::repo_root(&inputs.cwd)?)
+        Some(vnx_git::repo_info(&inputs.cwd)?)
     };
+    let repo = repo_info.as_ref().map(|info| info.root.clone());
     let (workdir, branch) = match (&repo, inputs.in_place) {
         (Some(repo), false) => (
             vnx_git::worktree_path(repo, &id),
@@ -331,6 +334,7 @@ fn plan(inputs: &DispatchInputs) -> Result<Plan, PipelineError> {
         skill,
         provider,
         repo,
+        repo_info,
         workdir,
         branch,
         run_dir,
@@ -499,9 +503,9 @@ fn setup(
         .map_err(PipelineError::ledger(&plan.ledger_dir))?;
     let segment = inputs.segment.clone().unwrap_or_else(|| {
         let branch = plan
-            .repo
-            .as_deref()
-            .and_then(|r| vnx_git::current_branch(r).ok().flatten())
+            .repo_info
+            .as_ref()
+            .and_then(|info| info.branch.clone())
             .unwrap_or_else(|| "detached".to_owned());
         vnx_ledger::default_segment_name(&inputs.writer, &branch)
     });
@@ -512,14 +516,14 @@ fn setup(
             schema_file,
         ))?;
     }
-    let (worktree, base) = match (&plan.repo, inputs.in_place) {
-        (Some(repo), false) => {
-            let wt = vnx_git::create(repo, &plan.id)?;
+    let (worktree, base) = match (&plan.repo_info, inputs.in_place) {
+        (Some(info), false) => {
+            let wt = vnx_git::create_in(info, &plan.id)?;
             let base = wt.base.clone();
             plan.workdir.clone_from(&wt.path);
             (Some(wt), Some(base))
         }
-        (Some(repo), true) => (None, vnx_git::head_commit(repo).ok()),
+        (Some(info), true) => (None, info.head.clone()),
         (None, _) => (None, None),
     };
     warnings.extend(plan.prepared.warnings.iter().cloned());
