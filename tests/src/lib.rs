@@ -63,6 +63,13 @@ pub fn vnx() -> PathBuf {
     cargo_bin("vnx-cli", "vnx")
 }
 
+/// The scripted fake agent (`tests/fake-agent`); `$VNX_FAKE_AGENT` overrides
+/// the path.
+pub fn fake_agent() -> PathBuf {
+    std::env::var_os("VNX_FAKE_AGENT")
+        .map_or_else(|| cargo_bin("vnx-tests", "fake-agent"), PathBuf::from)
+}
+
 /// The workspace root (the directory holding the virtual `Cargo.toml`).
 pub fn workspace_root() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))

@@ -138,41 +138,7 @@ pub fn describe(run: &WorkerRun, server: Option<&MockServer>) -> String {
 /// Path to the fake agent, built once per test process (`VNX_FAKE_AGENT` overrides).
 pub fn fake_agent() -> &'static Path {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        if let Some(p) = std::env::var_os("VNX_FAKE_AGENT") {
-            return PathBuf::from(p);
-        }
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let out = Command::new(cargo)
-            .args([
-                "build",
-                "-p",
-                "vnx-tests",
-                "--bin",
-                "fake-agent",
-                "--message-format=json",
-            ])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "building the fake agent failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
-            let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
-                continue;
-            };
-            if msg["reason"] == "compiler-artifact"
-                && msg["target"]["name"] == "fake-agent"
-                && let Some(exe) = msg["executable"].as_str()
-            {
-                return PathBuf::from(exe);
-            }
-        }
-        panic!("cargo did not report the fake-agent executable");
-    })
+    PATH.get_or_init(vnx_tests::fake_agent)
 }
 
 /// A `command` provider running the fake agent with `script`, parsed as claude stream-json.

@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -13,41 +12,7 @@ use vnx_exec::{Flow, Invocation, LineRef, RunOptions, StreamObserver};
 /// Path to the fake agent binary, built once per test process.
 pub fn fake_agent() -> &'static Path {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        if let Some(p) = std::env::var_os("VNX_FAKE_AGENT") {
-            return PathBuf::from(p);
-        }
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let out = Command::new(cargo)
-            .args([
-                "build",
-                "-p",
-                "vnx-tests",
-                "--bin",
-                "fake-agent",
-                "--message-format=json",
-            ])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .expect("run cargo build for the fake agent");
-        assert!(
-            out.status.success(),
-            "building the fake agent failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
-            let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
-                continue;
-            };
-            if msg["reason"] == "compiler-artifact"
-                && msg["target"]["name"] == "fake-agent"
-                && let Some(exe) = msg["executable"].as_str()
-            {
-                return PathBuf::from(exe);
-            }
-        }
-        panic!("cargo did not report the fake-agent executable");
-    })
+    PATH.get_or_init(vnx_tests::fake_agent)
 }
 
 /// An invocation of the fake agent with a script.
