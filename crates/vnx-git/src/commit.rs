@@ -82,20 +82,6 @@ pub fn commit_paths(worktree: &Path, paths: &[&Path], message: &str) -> Result<O
     let mut add: Vec<&std::ffi::OsStr> = vec!["add".as_ref(), "--all".as_ref(), "--".as_ref()];
     add.extend(paths.iter().map(|p| p.as_os_str()));
     cmd::ok(worktree, &add)?;
-    let mut check: Vec<&std::ffi::OsStr> = vec![
-        "diff".as_ref(),
-        "--cached".as_ref(),
-        "--quiet".as_ref(),
-        "--no-ext-diff".as_ref(),
-        "--".as_ref(),
-    ];
-    check.extend(paths.iter().map(|p| p.as_os_str()));
-    let ran = cmd::run(worktree, &check)?;
-    match ran.code() {
-        Some(0) => return Ok(None),
-        Some(1) => {}
-        _ => return Err(ran.failure()),
-    }
     let env = identity_env(worktree)?;
     let mut args: Vec<&std::ffi::OsStr> = vec![
         "-c".as_ref(),
@@ -112,7 +98,25 @@ pub fn commit_paths(worktree: &Path, paths: &[&Path], message: &str) -> Result<O
         "--".as_ref(),
     ];
     args.extend(paths.iter().map(|p| p.as_os_str()));
-    cmd::run_with(worktree, &args, &env)?.check()?;
+    let committed = cmd::run_with(worktree, &args, &env)?;
+    if !committed.status.success() {
+        // Commit first, ask later: the usual caller has just written the
+        // paths, so checking for staged changes beforehand would cost a git
+        // process on every dispatch. A failed commit with nothing staged
+        // under the paths meant there was nothing to commit.
+        let mut check: Vec<&std::ffi::OsStr> = vec![
+            "diff".as_ref(),
+            "--cached".as_ref(),
+            "--quiet".as_ref(),
+            "--no-ext-diff".as_ref(),
+            "--".as_ref(),
+        ];
+        check.extend(paths.iter().map(|p| p.as_os_str()));
+        if cmd::run(worktree, &check)?.code() == Some(0) {
+            return Ok(None);
+        }
+        return Err(committed.failure());
+    }
     let head = cmd::ok(worktree, &["rev-parse", "HEAD"])?.text();
     Ok(Some(head))
 }
