@@ -1,5 +1,5 @@
 //! `vnx run` end to end through the other lanes and providers: claude in
-//! tmux, codex and gemini headless (real pinned CLIs against the mock), and a
+//! tmux and under a PTY, codex and gemini headless (real pinned CLIs against the mock), and a
 //! claude dispatch with the cross-model review on.
 
 #![allow(clippy::unwrap_used)]
@@ -57,6 +57,25 @@ fn claude_in_tmux() {
     assert_eq!(out.status.code(), Some(0), "{ctx}");
     let r = receipt(&out);
     assert_eq!(r["lane"], "tmux");
+    check_passed(&sb, &r, id, "claude", &ctx);
+}
+
+#[test]
+fn claude_in_a_pty() {
+    let _serial = serial();
+    let clis = clis();
+    let server = MockServer::start(Script::write_file("hello.txt", CONTENT)).unwrap();
+    let sb = Sandbox::new(&claude_toml(&clis.claude, ""));
+    let id = "d-20260101-000000-bbbbb2";
+    let out = sb.run_vnx(
+        &claude_env(&server, &sb.home),
+        &["run", "--json", "--lane", "pty", "--dispatch-id", id, TASK],
+    );
+    let ctx = all(&out);
+    assert_eq!(out.status.code(), Some(0), "{ctx}");
+    let r = receipt(&out);
+    assert_eq!(r["lane"], "pty");
+    assert!(r["session_id"].as_str().is_some_and(|s| !s.is_empty()), "{ctx}");
     check_passed(&sb, &r, id, "claude", &ctx);
 }
 
