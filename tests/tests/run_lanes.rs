@@ -75,7 +75,10 @@ fn claude_in_a_pty() {
     assert_eq!(out.status.code(), Some(0), "{ctx}");
     let r = receipt(&out);
     assert_eq!(r["lane"], "pty");
-    assert!(r["session_id"].as_str().is_some_and(|s| !s.is_empty()), "{ctx}");
+    assert!(
+        r["session_id"].as_str().is_some_and(|s| !s.is_empty()),
+        "{ctx}"
+    );
     check_passed(&sb, &r, id, "claude", &ctx);
 }
 
