@@ -9,16 +9,15 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
-use vnx_types::{CostSource, OutcomeClass, Usage};
+use vnx_types::{OutcomeClass, Usage};
 
 use super::{
-    Acc, Line, ParseContext, StreamParser, bound, class_of_error_text, class_of_status, estimate,
-    str_of, type_of, u16_of, u64_of, unknown,
+    Acc, Line, ParseContext, StreamParser, bound, class_of_error_text, class_of_status, str_of,
+    type_of, u16_of, u64_of, unknown,
 };
 use crate::event::{AgentEvent, FinalInfo, RateLimit, ToolCall};
 use crate::money::usd_to_micros;
 use crate::outcome::{Outcome, ProcessEnd};
-use crate::price::Cost;
 use crate::redact;
 
 /// Longest tool output kept in a [`AgentEvent::ToolResult`], chars.
@@ -177,13 +176,7 @@ impl StreamParser for ClaudeStreamParser {
     }
 
     fn finish(&mut self, end: &ProcessEnd) -> Outcome {
-        let cost = match self.acc.reported_cost {
-            Some(micros) => Cost {
-                usd_micros: micros,
-                source: CostSource::Reported,
-            },
-            None => estimate(&self.ctx.prices, self.acc.model.as_deref(), &self.acc.usage),
-        };
+        let cost = self.acc.reported_or_estimated(&self.ctx.prices);
         self.acc.outcome(end, cost, Some(self.ctx.prices.version))
     }
 }

@@ -132,6 +132,18 @@ pub(crate) enum Line {
 }
 
 impl Acc {
+    /// The cost the CLI reported, else an estimate from `prices` for the
+    /// model and usage seen (claude reports; its transcript sometimes does).
+    pub(crate) fn reported_or_estimated(&self, prices: &PriceTable) -> Cost {
+        match self.reported_cost {
+            Some(micros) => Cost {
+                usd_micros: micros,
+                source: CostSource::Reported,
+            },
+            None => estimate(prices, self.model.as_deref(), &self.usage),
+        }
+    }
+
     /// Decodes `line` into a JSON object, counting it if it is not one.
     pub fn decode(&mut self, line: &[u8]) -> Line {
         let trimmed = trim_ascii(line);

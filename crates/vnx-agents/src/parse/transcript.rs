@@ -13,17 +13,16 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
-use vnx_types::{CostSource, OutcomeClass, Usage};
+use vnx_types::{OutcomeClass, Usage};
 
 use super::claude::{api_error_message, content_events, tool_results, usage_of, value_text};
 use super::{
-    Acc, Line, ParseContext, StreamParser, class_of_error_text, estimate, http_status_in, str_of,
-    type_of, u64_of, unknown,
+    Acc, Line, ParseContext, StreamParser, class_of_error_text, http_status_in, str_of, type_of,
+    u64_of, unknown,
 };
 use crate::event::{AgentEvent, FinalInfo};
 use crate::money::usd_to_micros;
 use crate::outcome::{Outcome, ProcessEnd};
-use crate::price::Cost;
 use crate::redact;
 
 /// Line types that are session bookkeeping, not agent activity.
@@ -256,13 +255,7 @@ impl StreamParser for ClaudeTranscriptParser {
     }
 
     fn finish(&mut self, end: &ProcessEnd) -> Outcome {
-        let cost = match self.acc.reported_cost {
-            Some(micros) => Cost {
-                usd_micros: micros,
-                source: CostSource::Reported,
-            },
-            None => estimate(&self.ctx.prices, self.acc.model.as_deref(), &self.acc.usage),
-        };
+        let cost = self.acc.reported_or_estimated(&self.ctx.prices);
         let mut acc = self.acc.clone();
         // The Stop hook may fire before `turn_duration` is written: an assistant
         // message that ended its turn without an API error is a finished turn.
