@@ -72,15 +72,13 @@ pub enum LedgerError {
     },
     /// The last record of the segment does not verify, so nothing may be chained onto it.
     #[error(
-        "the last record of segment {} (line {line}) does not verify: {reason}. \
+        "the last record of segment {} does not verify: {reason}. \
          Run `vnx verify-ledger {}` for the full report; nothing was appended",
         segment.display(), segment.display()
     )]
     CorruptTail {
         /// The segment file.
         segment: PathBuf,
-        /// 1-based line number of the last record.
-        line: u64,
         /// What is wrong.
         reason: String,
     },

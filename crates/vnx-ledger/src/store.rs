@@ -247,8 +247,6 @@ pub struct Tail {
     pub seq: u64,
     /// Its hash.
     pub hash: Hash,
-    /// 1-based line number.
-    pub line: u64,
     /// Segment size in bytes (offset just past its `\n`).
     pub end_offset: u64,
 }
@@ -658,7 +656,6 @@ pub fn read_tail(file: &mut File, path: &Path) -> Result<Option<Tail>, LedgerErr
         .map_err(LedgerError::io("read", path))?;
     let corrupt = |reason: &str| LedgerError::CorruptTail {
         segment: path.to_path_buf(),
-        line: 0,
         reason: reason.to_owned(),
     };
     let split = split_line(&line).ok_or_else(|| corrupt("not a ledger line"))?;
@@ -671,7 +668,6 @@ pub fn read_tail(file: &mut File, path: &Path) -> Result<Option<Tail>, LedgerErr
     Ok(Some(Tail {
         seq: envelope.seq,
         hash: split.stored_hash,
-        line: envelope.seq + 1,
         end_offset: size,
     }))
 }

@@ -58,8 +58,6 @@ fn after(pattern: &'static str) -> impl Fn(&[u8]) -> usize {
 #[test]
 fn one_flipped_byte_in_each_kind_of_position_is_detected_on_its_line() {
     // Line 13 holds seq 12, a dispatch.receipt.
-    let hex = |b: u8| if b == b'0' { b'1' } else { b'0' };
-    let _ = hex;
     assert_eq!(
         flip(after("{\"hash\":\""), b'g'),
         (13, Reason::NotCanonical),
