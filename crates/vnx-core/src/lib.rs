@@ -18,15 +18,16 @@
 //! Units: durations in milliseconds, money in integer micro-USD, tokens as
 //! integers in [`vnx_types::Usage`]'s convention.
 
+pub mod live;
 pub mod pipeline;
 pub mod probe;
 pub mod worker;
 
 pub use pipeline::{
-    CancelToken, DispatchInputs, DispatchOutcome, DryRun, PipelineError, PipelineEvent,
+    BuiltOn, CancelToken, DispatchInputs, DispatchOutcome, DryRun, PipelineError, PipelineEvent,
     ReviewSettings, dry_run, new_dispatch_id, run_dispatch,
 };
 pub use worker::{
-    Backoff, EnvSource, EventLogFile, EventSink, Jitter, TmuxOptions, WorkerError, WorkerOptions,
-    WorkerRun, run_worker,
+    Backoff, EnvSource, EventLogFile, EventSink, Jitter, ProviderPause, TmuxOptions, WorkerError,
+    WorkerOptions, WorkerRun, run_worker,
 };

@@ -37,6 +37,8 @@ pub const KIND_DISPATCH_RECEIPT: &str = "dispatch.receipt";
 pub const KIND_REPAIR: &str = "repair";
 /// Kind for free-text notes.
 pub const KIND_NOTE: &str = "note";
+/// Kind written by `vnx approve`: a person's decision on a receipt.
+pub const KIND_APPROVAL: &str = "approval";
 /// Prefix of extension kinds (`x.<tool>.<name>`), whose bodies are any JSON object.
 pub const EXTENSION_PREFIX: &str = "x.";
 

@@ -5,11 +5,13 @@
 //! the same structs, so the JSON Schema and this check agree by construction.
 
 use serde::de::DeserializeOwned;
-use vnx_types::{DispatchReceipt, DispatchStarted, GenesisBody, NoteBody, RepairBody};
+use vnx_types::{
+    ApprovalBody, DispatchReceipt, DispatchStarted, GenesisBody, NoteBody, RepairBody,
+};
 
 use crate::record::{
-    EXTENSION_PREFIX, KIND_DISPATCH_RECEIPT, KIND_DISPATCH_STARTED, KIND_GENESIS, KIND_NOTE,
-    KIND_REPAIR,
+    EXTENSION_PREFIX, KIND_APPROVAL, KIND_DISPATCH_RECEIPT, KIND_DISPATCH_STARTED, KIND_GENESIS,
+    KIND_NOTE, KIND_REPAIR,
 };
 
 /// Who may write a kind.
@@ -49,6 +51,7 @@ pub fn validate_body(kind: &str, body: &str) -> Result<BodyInfo, String> {
         }
         KIND_REPAIR => check::<RepairBody>(kind, body).map(|_| BodyInfo::Plain),
         KIND_NOTE => check::<NoteBody>(kind, body).map(|_| BodyInfo::Plain),
+        KIND_APPROVAL => check::<ApprovalBody>(kind, body).map(|_| BodyInfo::Plain),
         _ if is_extension_kind(kind) => {
             if body.starts_with('{') {
                 Ok(BodyInfo::Plain)
@@ -60,7 +63,7 @@ pub fn validate_body(kind: &str, body: &str) -> Result<BodyInfo, String> {
         }
         _ => Err(format!(
             "unknown kind `{kind}`: known kinds are {KIND_DISPATCH_STARTED}, {KIND_DISPATCH_RECEIPT}, \
-             {KIND_NOTE}, {KIND_REPAIR}, {KIND_GENESIS}; records from other tools use an extension kind \
+             {KIND_NOTE}, {KIND_APPROVAL}, {KIND_REPAIR}, {KIND_GENESIS}; records from other tools use an extension kind \
              `x.<tool>.<name>`"
         )),
     }

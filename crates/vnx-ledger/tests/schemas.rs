@@ -42,6 +42,10 @@ fn committed_schemas_match_the_types() {
         "dispatch-started.schema.json",
         &schemars::schema_for!(DispatchStarted),
     );
+    check_generated(
+        "approval.schema.json",
+        &schemars::schema_for!(vnx_types::ApprovalBody),
+    );
 }
 
 fn agree<T: DeserializeOwned>(schema_file: &str, examples: &str) {

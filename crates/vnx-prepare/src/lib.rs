@@ -59,7 +59,7 @@ pub use prepare::{
     DEFAULT_INTELLIGENCE_BYTES, DEFAULT_MAX_LESSONS, DEFAULT_REPORT_SCHEMA_PATH, Lesson,
     MAX_LESSON_DETAIL_CHARS, MAX_SCHEMA_BYTES, PART_INTELLIGENCE, PART_PERMISSIONS,
     PART_REPORT_CONTRACT, PART_SEPARATOR, PART_SKILL, PART_TASK, Part, PrepareError, PrepareInputs,
-    Prepared, lessons, prepare, sha256_hex,
+    Prepared, UPSTREAM_REPORT_BYTES, Upstream, lessons, prepare, sha256_hex,
 };
 pub use skill::{
     BUILTIN_SKILLS, MAX_SKILL_BYTES, SKILL_FILE, Skill, SkillCatalog, SkillEntry, SkillError,

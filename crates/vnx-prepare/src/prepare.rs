@@ -72,6 +72,26 @@ pub struct PrepareInputs<'a> {
     pub intelligence_bytes: usize,
     /// How many of the latest failed gates of this skill become lessons. Default [`DEFAULT_MAX_LESSONS`].
     pub max_lessons: usize,
+    /// Reports of the dispatches this one builds on (a batch's
+    /// `depends_on`), shown first in the intelligence part, each cut to
+    /// [`UPSTREAM_REPORT_BYTES`].
+    pub upstream: &'a [Upstream],
+}
+
+/// Largest part of one upstream report put into the intelligence, bytes.
+pub const UPSTREAM_REPORT_BYTES: usize = 8 * 1024;
+
+/// A finished dispatch whose report a new one builds on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    /// Its dispatch id.
+    pub dispatch_id: String,
+    /// Its skill, if known.
+    pub skill: Option<String>,
+    /// Its task (first line shown).
+    pub task: Option<String>,
+    /// Its report, as JSON text.
+    pub report: String,
 }
 
 impl<'a> PrepareInputs<'a> {
@@ -88,6 +108,7 @@ impl<'a> PrepareInputs<'a> {
             default_report_schema: Path::new(DEFAULT_REPORT_SCHEMA_PATH),
             intelligence_bytes: DEFAULT_INTELLIGENCE_BYTES,
             max_lessons: DEFAULT_MAX_LESSONS,
+            upstream: &[],
         }
     }
 }
@@ -263,8 +284,13 @@ pub fn prepare(inputs: &PrepareInputs<'_>) -> Result<Prepared, PrepareError> {
         ),
         None => Vec::new(),
     };
-    let (intelligence, intelligence_truncated) =
-        intelligence_text(&skill.name, &lessons, &notes, inputs.intelligence_bytes);
+    let (intelligence, intelligence_truncated) = intelligence_text(
+        &skill.name,
+        inputs.upstream,
+        &lessons,
+        &notes,
+        inputs.intelligence_bytes,
+    );
 
     let texts = [
         (PART_SKILL, skill.body.trim_end().to_owned()),
@@ -446,18 +472,38 @@ fn read_notes(dir: &Path, limit: usize, warnings: &mut Vec<String>) -> Vec<(Stri
 
 fn intelligence_text(
     skill: &str,
+    upstream: &[Upstream],
     lessons: &[Lesson],
     notes: &[(String, String)],
     limit: usize,
 ) -> (String, bool) {
     let mut out = String::from("## Project intelligence\n\n");
-    if lessons.is_empty() && notes.is_empty() {
+    if upstream.is_empty() && lessons.is_empty() && notes.is_empty() {
         out.push_str("Nothing recorded for this repository yet.");
         return bound(out, limit);
     }
     out.push_str(
         "What earlier work in this repository taught. Use it, but check it against the code: it may be out of date.",
     );
+    if !upstream.is_empty() {
+        out.push_str(
+            "\n\n### Reports of the dispatches this one builds on\n\nThis task continues their work; their reports follow, oldest first.",
+        );
+        for u in upstream {
+            let what = match (&u.skill, u.task.as_deref().and_then(|t| t.lines().next())) {
+                (Some(skill), Some(task)) => format!(" ({skill}: {task})"),
+                (Some(skill), None) => format!(" ({skill})"),
+                (None, Some(task)) => format!(" ({task})"),
+                (None, None) => String::new(),
+            };
+            let (report, _) = bound(u.report.clone(), UPSTREAM_REPORT_BYTES);
+            let _ = write!(
+                out,
+                "\n\n#### Dispatch {}{what}\n\n```json\n{report}\n```",
+                u.dispatch_id
+            );
+        }
+    }
     if !lessons.is_empty() {
         let _ = write!(
             out,

@@ -7,9 +7,11 @@
 //! `schemas/` are generated from these types (see `vnx-ledger`'s schema test) so
 //! the two cannot drift.
 
+mod live;
 mod receipt;
 mod usage;
 
+pub use live::*;
 pub use receipt::*;
 pub use usage::*;
 

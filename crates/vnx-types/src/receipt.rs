@@ -128,6 +128,10 @@ pub struct DispatchReceipt {
     /// Hashes of the receipts whose reports this dispatch built on (`depends_on`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub builds_on: Vec<String>,
+    /// The skill requires a person's approval (an `approval` record with
+    /// decision `approved`) before `vnx gate` lets this receipt through.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub approval_required: bool,
     /// Things an auditor should see that did not change the status, e.g.
     /// `api_key_source is "ANTHROPIC_API_KEY" in subscription mode`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -290,4 +294,33 @@ pub struct NoteBody {
     /// Who wrote it, if given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
+}
+
+/// A person's decision on a dispatch whose skill requires approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalDecision {
+    /// The work may count as passed.
+    Approved,
+    /// The work must not be merged.
+    Rejected,
+}
+
+/// Body of an `approval` record, appended by `vnx approve`. The record's own
+/// timestamp says when; the latest approval record for a dispatch wins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalBody {
+    /// The dispatch decided on.
+    pub dispatch_id: String,
+    /// Hash of the `dispatch.receipt` record decided on (lowercase hex), which
+    /// links the decision to exactly that receipt.
+    pub receipt_hash: String,
+    /// Approved or rejected.
+    pub decision: ApprovalDecision,
+    /// Who decided: `VNX_APPROVER`, else git's `user.name <user.email>`, else the writer id.
+    pub by: String,
+    /// Why, in the person's words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }

@@ -92,6 +92,29 @@ pub struct DispatchInputs {
     pub review: ReviewSettings,
     /// Batch this dispatch belongs to, if any.
     pub batch_id: Option<String>,
+    /// The entry's id in the batch file, if any (shown on the board).
+    pub batch_entry: Option<String>,
+    /// Receipts this dispatch builds on (`depends_on` in a batch): their
+    /// record hashes go into the receipt's `builds_on`, their reports into
+    /// the instruction's intelligence.
+    pub builds_on: Vec<BuiltOn>,
+    /// Provider-wide rate-limit pause shared with other dispatches of a batch.
+    pub pause: Option<crate::worker::ProviderPause>,
+}
+
+/// A finished dispatch another one builds on (a batch's `depends_on`).
+#[derive(Debug, Clone)]
+pub struct BuiltOn {
+    /// Its dispatch id.
+    pub dispatch_id: String,
+    /// Its receipt's record hash (lowercase hex).
+    pub receipt_hash: String,
+    /// Its report (the worker's or the synthesized one).
+    pub report: Value,
+    /// Its skill.
+    pub skill: Option<String>,
+    /// Its task.
+    pub task: Option<String>,
 }
 
 impl DispatchInputs {
@@ -110,6 +133,9 @@ impl DispatchInputs {
             env: EnvSource::Inherit,
             review: ReviewSettings::default(),
             batch_id: None,
+            batch_entry: None,
+            builds_on: Vec::new(),
+            pause: None,
         }
     }
 }
@@ -314,6 +340,17 @@ fn plan(inputs: &DispatchInputs) -> Result<Plan, PipelineError> {
     pi.repo_root = Some(&loaded.root);
     pi.ledger_dir = Some(&ledger_dir);
     pi.forbidden_paths = &forbidden;
+    let upstream: Vec<vnx_prepare::Upstream> = inputs
+        .builds_on
+        .iter()
+        .map(|b| vnx_prepare::Upstream {
+            dispatch_id: b.dispatch_id.clone(),
+            skill: b.skill.clone(),
+            task: b.task.clone(),
+            report: serde_json::to_string_pretty(&b.report).unwrap_or_default(),
+        })
+        .collect();
+    pi.upstream = &upstream;
     let prepared = vnx_prepare::prepare(&pi)?;
     let mut request = prepared.dispatch_request(&provider, &loaded.config.run, &workdir);
     request.json_schema = request.json_schema.as_deref().map(claude_schema);
@@ -473,6 +510,8 @@ struct Setup {
     requested_model: Option<String>,
     /// Shown as they happened and recorded in the receipt.
     warnings: Vec<String>,
+    /// Receipt hashes this dispatch builds on.
+    builds_on: Vec<String>,
 }
 
 fn setup(
@@ -556,6 +595,11 @@ fn setup(
         started,
         requested_model,
         warnings,
+        builds_on: inputs
+            .builds_on
+            .iter()
+            .map(|b| b.receipt_hash.clone())
+            .collect(),
     })
 }
 
@@ -642,6 +686,23 @@ pub async fn run_dispatch(
         workdir: s.plan.workdir.clone(),
         branch: s.plan.branch.clone(),
     });
+    let mut live_status = crate::live::new_live_status(
+        &s.plan.id,
+        &s.plan.skill.name,
+        &s.plan.provider.name,
+        s.requested_model.as_deref(),
+        vnx_types::LivePhase::Worker,
+    );
+    live_status.batch_id.clone_from(&inputs.batch_id);
+    live_status.batch_entry.clone_from(&inputs.batch_entry);
+    let live = std::cell::RefCell::new(crate::live::LiveWriter::start(
+        s.plan.run_dir.clone(),
+        live_status,
+    ));
+    let events = &mut |e: PipelineEvent| {
+        live.borrow_mut().observe(&e);
+        events(e);
+    };
     let initial_report = vnx_govern::govern_report(&ReportResult::Missing, None);
     let mut guard = ReceiptGuard {
         ledger: s.ledger.clone(),
@@ -683,6 +744,7 @@ pub async fn run_dispatch(
             },
         });
     };
+    live.borrow_mut().finish(&receipt);
     events(PipelineEvent::Phase(Phase::Cleanup));
     let branch_receipt = match commit_receipt_on_branch(&s, inputs, &receipt) {
         Ok(b) => b,
@@ -750,7 +812,8 @@ fn draft_receipt(s: &Setup, report: vnx_types::ReportInfo) -> DispatchReceipt {
         }),
         event_log_sha256: None,
         batch_id: s.started.batch_id.clone(),
-        builds_on: Vec::new(),
+        builds_on: s.builds_on.clone(),
+        approval_required: s.plan.skill.requires_approval,
         warnings: s.warnings.clone(),
     }
 }
@@ -775,6 +838,7 @@ fn worker_options(s: &Setup, inputs: &DispatchInputs, dir: &str) -> WorkerOption
     opts.max_retries = config.retry.max_retries;
     opts.backoff.max = config.retry.max_wait;
     opts.total_timeout = Some(config.run.timeout);
+    opts.pause.clone_from(&inputs.pause);
     opts
 }
 

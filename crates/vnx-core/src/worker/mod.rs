@@ -14,6 +14,7 @@ pub(crate) mod binary;
 mod env;
 mod error;
 mod observer;
+mod pause;
 mod retry;
 mod tmux;
 
@@ -36,6 +37,7 @@ use vnx_types::{Attempt, Billing, CostSource, Lane, Usage};
 pub use env::EnvSource;
 pub use error::WorkerError;
 pub use observer::EventSink;
+pub use pause::ProviderPause;
 pub use retry::{Backoff, Jitter};
 
 use observer::ParserObserver;
@@ -106,6 +108,10 @@ pub struct WorkerOptions {
     pub tmux: TmuxOptions,
     /// Live progress: called with every parsed event.
     pub on_event: Option<EventSink>,
+    /// Provider-wide pause shared with other dispatches (a batch): waited
+    /// for before every attempt, and extended to the reset time when an
+    /// attempt is rate limited. `None`: this run's own backoff only.
+    pub pause: Option<ProviderPause>,
 }
 
 impl fmt::Debug for WorkerOptions {
@@ -126,6 +132,7 @@ impl fmt::Debug for WorkerOptions {
                 "on_event",
                 &self.on_event.as_ref().map(|_| "Fn(&AgentEvent)"),
             )
+            .field("pause", &self.pause)
             .finish_non_exhaustive()
     }
 }
@@ -147,6 +154,7 @@ impl WorkerOptions {
             prices: None,
             tmux: TmuxOptions::default(),
             on_event: None,
+            pause: None,
         }
     }
 }
@@ -283,6 +291,19 @@ pub async fn run_worker(
         } else {
             attempt_request(&req, provider.kind, n)
         };
+        if let Some(pause) = &options.pause
+            && pause.remaining().is_some()
+        {
+            let waited = pause.wait(cancel).await;
+            warnings.push(format!(
+                "waited {} ms for the provider's rate-limit pause before attempt {}",
+                waited.as_millis(),
+                n + 1
+            ));
+            if cancel.is_cancelled() {
+                break;
+            }
+        }
         let (outcome, report, log, attempt_warnings) = run_attempt(
             &attempt_req,
             provider,
@@ -311,6 +332,11 @@ pub async fn run_worker(
         outcomes.push(outcome.clone());
         let outcome_class = outcome.class;
         let retry = outcome.retryable() && n < options.max_retries && !cancel.is_cancelled();
+        if outcome_class == vnx_types::OutcomeClass::RateLimited
+            && let Some(pause) = &options.pause
+        {
+            pause.pause_for(options.backoff.wait_after(&outcome, n, retry::now_unix_s()));
+        }
         let wait = retry.then(|| options.backoff.wait_after(&outcome, n, retry::now_unix_s()));
         last = Some((outcome, report));
         let Some(wait) = wait else { break };

@@ -289,6 +289,7 @@ fn receipt(id: &str, skill: &str, gates: &[(&str, Verdict, &str)]) -> NewRecord 
         event_log_sha256: None,
         batch_id: None,
         builds_on: vec![],
+        approval_required: false,
         warnings: vec![],
     };
     NewRecord::new("dispatch.receipt", &body).unwrap()
