@@ -13,6 +13,7 @@ mod gate_cmd;
 mod ledger_cmd;
 mod locate;
 mod run_cmd;
+mod serve_cmd;
 mod term;
 
 /// vnx: governed dispatches of coding-agent CLIs, with a tamper-evident receipt ledger.
@@ -63,6 +64,12 @@ enum Command {
         #[command(subcommand)]
         command: admin_cmd::ReceiptsCommand,
     },
+    /// Serve a read-only live dashboard of this repository's dispatches on
+    /// http://127.0.0.1:7341/: a board (queued, running, gating, passed,
+    /// failed), receipts with their gates and place in the chain, the chain's
+    /// verification and the costs. Reads the ledger and `.vnx/runs/`, never
+    /// writes them. Ctrl-C stops it.
+    Serve(serve_cmd::ServeArgs),
     /// Check this machine and repository: agent CLIs and their versions, claude
     /// login (no tokens spent), billing variables, git and tmux, config,
     /// skills and the ledger. Each finding says how to fix it.
@@ -94,6 +101,7 @@ fn main() -> ExitCode {
         Command::Skills { command } => admin_cmd::skills(&command),
         Command::Worktrees { command } => admin_cmd::worktrees(&command),
         Command::Receipts { command } => admin_cmd::receipts(&command),
+        Command::Serve(args) => serve_cmd::run(&args),
         Command::Doctor { json } => doctor_cmd::run(json),
     };
     match result {

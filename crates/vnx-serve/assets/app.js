@@ -186,16 +186,26 @@ async function refreshChain() {
 
 async function refreshStats() {
   try {
-    const s = await getJson('/api/stats');
-    const t = s.total;
-    const rate = t.receipts ? Math.round((100 * t.passed) / t.receipts) : 0;
+    const v = await getJson('/api/stats');
+    if (v.error) throw new Error(v.error);
+    const s = v.stats;
+    const t = s.totals;
+    const rate = t.pass_rate === null || t.pass_rate === undefined ? '-' : `${Math.round(100 * t.pass_rate)}%`;
+    const flight = Object.entries(v.in_flight || {}).map(([k, n]) => `${n} ${k}`).join(', ');
     document.getElementById('totals').textContent =
-      `${t.receipts} receipts · ${rate}% passed · ${fmtTokens(t.tokens)} · ${fmtUsd(t.cost_usd_micros)}`;
+      `${t.dispatches} receipts · ${rate} passed · ${fmtTokens(t.total_tokens)} · ${fmtUsd(t.cost_usd_micros)}` +
+      (t.duration.median_ms !== null && t.duration.median_ms !== undefined ? ` · median ${fmtMs(t.duration.median_ms)}` : '') +
+      (s.orphans ? ` · ${s.orphans} orphans` : '') + (flight ? ` · in flight: ${flight}` : '');
     drawChart(Object.entries(s.by_day).slice(-14));
     const body = document.querySelector('#by-model tbody');
-    body.replaceChildren(...Object.entries(s.by_model).map(([k, g]) => el('tr', {},
-      el('td', { text: k }), el('td', { text: String(g.receipts) }), el('td', { text: String(g.passed) }),
-      el('td', { text: fmtTokens(g.tokens) }), el('td', { text: fmtUsd(g.cost_usd_micros) }))));
+    const rows = [
+      ...Object.entries(s.by_provider).map(([k, g]) => [`provider ${k}`, g]),
+      ...Object.entries(s.by_model).map(([k, g]) => [`model ${k}`, g]),
+      ...Object.entries(s.by_skill).map(([k, g]) => [`skill ${k}`, g]),
+    ];
+    body.replaceChildren(...rows.map(([k, g]) => el('tr', {},
+      el('td', { text: k }), el('td', { text: String(g.dispatches) }), el('td', { text: String(g.passed) }),
+      el('td', { text: fmtTokens(g.total_tokens) }), el('td', { text: fmtUsd(g.cost_usd_micros) }))));
   } catch (err) {
     document.getElementById('totals').textContent = `stats: ${err.message}`;
   }
@@ -218,7 +228,7 @@ function drawChart(days) {
     r.setAttribute('width', String(Math.max(1, bw - 2)));
     r.setAttribute('height', String(h));
     const tip = document.createElementNS(NS, 'title');
-    tip.textContent = `${day}: ${fmtUsd(g.cost_usd_micros)}, ${g.receipts} receipts`;
+    tip.textContent = `${day}: ${fmtUsd(g.cost_usd_micros)}, ${g.dispatches} dispatches`;
     r.append(tip);
     svg.append(r);
     const label = document.createElementNS(NS, 'text');

@@ -24,6 +24,19 @@ pub enum Column {
     Failed,
 }
 
+impl Column {
+    /// The column's name as serialized: `queued`, `running`, …
+    pub fn name(self) -> &'static str {
+        match self {
+            Column::Queued => "queued",
+            Column::Running => "running",
+            Column::Gating => "gating",
+            Column::Passed => "passed",
+            Column::Failed => "failed",
+        }
+    }
+}
+
 /// Where a record sits in the chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RecordLoc {

@@ -287,31 +287,42 @@ fn read_report(path: &std::path::Path) -> (Value, Value) {
     }
 }
 
-async fn verify(State(shared): State<Arc<Shared>>) -> Response {
+/// Answers from `cache` while the ledger is unchanged, else computes
+/// `compute()` on a blocking thread and keeps it.
+async fn cached(
+    shared: &Shared,
+    cache: &crate::Cache,
+    compute: impl FnOnce(u64) -> Value + Send + 'static,
+) -> Arc<str> {
     let ledger_version = shared.read_board().ledger_version;
-    // One verification at a time; the others wait for its result.
-    let mut cache = shared.verify_cache.lock().await;
+    let mut cache = cache.lock().await;
     if let Some((v, text)) = cache.as_ref()
         && *v == ledger_version
     {
-        return json_text(StatusCode::OK, text.to_string());
+        return Arc::clone(text);
     }
-    let dir = shared.options.ledger_dir.clone();
-    let started = Instant::now();
-    let report = tokio::task::spawn_blocking(move || {
-        vnx_ledger::verify_paths(&[dir], &vnx_ledger::VerifyOptions::default())
-    })
-    .await;
-    let elapsed_ms = started.elapsed().as_millis() as u64;
-    let value = match report {
-        Ok(Ok(report)) => verify_json(&report, ledger_version, elapsed_ms),
-        Ok(Err(e)) => {
-            json!({ "ok": false, "error": e.to_string(), "ledger_version": ledger_version })
-        }
-        Err(e) => json!({ "ok": false, "error": e.to_string(), "ledger_version": ledger_version }),
-    };
+    let value = tokio::task::spawn_blocking(move || compute(ledger_version))
+        .await
+        .unwrap_or_else(|e| json!({ "ok": false, "error": e.to_string() }));
     let text: Arc<str> = value.to_string().into();
     *cache = Some((ledger_version, Arc::clone(&text)));
+    text
+}
+
+async fn verify(State(shared): State<Arc<Shared>>) -> Response {
+    let dir = shared.options.ledger_dir.clone();
+    let text = cached(&shared, &shared.verify_cache, move |ledger_version| {
+        let started = Instant::now();
+        let report = vnx_ledger::verify_paths(&[dir], &vnx_ledger::VerifyOptions::default());
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        match report {
+            Ok(report) => verify_json(&report, ledger_version, elapsed_ms),
+            Err(e) => {
+                json!({ "ok": false, "error": e.to_string(), "ledger_version": ledger_version })
+            }
+        }
+    })
+    .await;
     json_text(StatusCode::OK, text.to_string())
 }
 
@@ -366,11 +377,21 @@ fn verify_json(report: &vnx_ledger::Report, ledger_version: u64, elapsed_ms: u64
 }
 
 async fn stats(State(shared): State<Arc<Shared>>) -> Response {
-    let s = {
-        let board = shared.read_board();
-        crate::stats::stats(board.cards.values())
-    };
-    json_of(StatusCode::OK, &s)
+    let dir = shared.options.ledger_dir.clone();
+    let in_flight = crate::stats::in_flight(shared.read_board().cards.values());
+    let text = cached(
+        &shared,
+        &shared.stats_cache,
+        move |ledger_version| match vnx_stats::compute(&dir, &vnx_stats::StatsFilter::default()) {
+            Ok(stats) => json!({ "stats": stats, "ledger_version": ledger_version }),
+            Err(e) => json!({ "error": e.to_string(), "ledger_version": ledger_version }),
+        },
+    )
+    .await;
+    // What is in flight changes without the ledger changing: not cached.
+    let mut value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    value["in_flight"] = serde_json::to_value(in_flight).unwrap_or(Value::Null);
+    json_of(StatusCode::OK, &value)
 }
 
 #[cfg(test)]

@@ -31,7 +31,9 @@
 //!   chain, the started record, the approval, `report.json`, `live.json`;
 //! - `GET /api/verify`: `vnx_ledger::verify_paths` of the ledger, cached
 //!   until the ledger changes;
-//! - `GET /api/stats`: totals and cost by day, provider/model and skill.
+//! - `GET /api/stats`: `{stats, in_flight}`: `vnx_stats::compute` of the
+//!   ledger (as `vnx stats --json`), cached until the ledger changes, and
+//!   the dispatches without a receipt by column.
 //!
 //! When bound to a loopback address, requests whose `Host` is not a loopback
 //! name are refused (a web page elsewhere cannot read the ledger through DNS
@@ -177,11 +179,17 @@ struct Snapshot<'a> {
     poll_ms: u64,
 }
 
+/// A JSON answer computed from the whole ledger, kept until the ledger
+/// changes (keyed by `ledger_version`); the lock makes concurrent requests
+/// wait for one computation instead of each starting its own.
+type Cache = tokio::sync::Mutex<Option<(u64, Arc<str>)>>;
+
 struct Shared {
     options: ServeOptions,
     board: RwLock<BoardState>,
     tx: broadcast::Sender<Update>,
-    verify_cache: tokio::sync::Mutex<Option<(u64, Arc<str>)>>,
+    verify_cache: Cache,
+    stats_cache: Cache,
     shutdown: watch::Sender<bool>,
     /// Only loopback `Host` names are accepted (bound to a loopback address).
     loopback_only: AtomicBool,
@@ -281,7 +289,7 @@ impl Shared {
 pub struct Dashboard {
     shared: Arc<Shared>,
     stop: Arc<AtomicBool>,
-    watcher: Option<std::thread::JoinHandle<()>>,
+    watcher: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Dashboard {
@@ -307,7 +315,8 @@ impl Dashboard {
             options,
             board: RwLock::new(BoardState::default()),
             tx,
-            verify_cache: tokio::sync::Mutex::new(None),
+            verify_cache: Cache::default(),
+            stats_cache: Cache::default(),
             shutdown,
             loopback_only: AtomicBool::new(true),
         });
@@ -333,7 +342,7 @@ impl Dashboard {
         Ok(Dashboard {
             shared,
             stop,
-            watcher: Some(watcher),
+            watcher: std::sync::Mutex::new(Some(watcher)),
         })
     }
 
@@ -358,7 +367,7 @@ impl Dashboard {
     /// # Errors
     /// [`ServeError::Serve`] when the server fails.
     pub async fn serve(
-        mut self,
+        &self,
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
@@ -376,9 +385,14 @@ impl Dashboard {
         result
     }
 
-    fn stop_polling(&mut self) {
+    fn stop_polling(&self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(w) = self.watcher.take() {
+        let watcher = self
+            .watcher
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(w) = watcher {
             w.thread().unpark();
             let _ = w.join();
         }

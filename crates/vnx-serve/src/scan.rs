@@ -413,8 +413,9 @@ fn parse_record(line: &[u8]) -> Option<ParsedRecord> {
     })
 }
 
-/// Reads the line `loc` points at and checks it still holds the record
-/// read before (a repaired segment may have moved it).
+/// Reads the record (envelope and body) on the line `loc` points at, and
+/// checks it is still the record read before (a repaired segment may have
+/// moved it).
 pub(crate) fn read_record_at(loc: &RecordLoc) -> Result<serde_json::Value, String> {
     let what = || format!("{} line {}", loc.path.display(), loc.line);
     let mut file = File::open(&loc.path).map_err(|e| format!("cannot open {}: {e}", what()))?;
@@ -428,10 +429,8 @@ pub(crate) fn read_record_at(loc: &RecordLoc) -> Result<serde_json::Value, Strin
     if rec.hash != loc.hash {
         return Err(format!("{} changed since it was read; reload", what()));
     }
-    let mut record: serde_json::Value =
-        serde_json::from_slice(&buf[vnx_ledger::record::RECORD_OFFSET..buf.len() - 1])
-            .map_err(|e| format!("{}: {e}", what()))?;
-    Ok(record["body"].take())
+    serde_json::from_slice(&buf[vnx_ledger::record::RECORD_OFFSET..buf.len() - 1])
+        .map_err(|e| format!("{}: {e}", what()))
 }
 
 /// Dispatch ids as vnx makes them: letters, digits, `-`, `_` and `.`, not

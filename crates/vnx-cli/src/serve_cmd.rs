@@ -1,0 +1,87 @@
+//! `vnx serve`: the read-only live dashboard (see `vnx-serve`).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use crate::Outcome;
+use crate::locate::{locate_ledger, repo_root};
+
+/// Arguments of `vnx serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Port to listen on; 0 picks a free one (the URL printed says which).
+    #[arg(long, default_value_t = vnx_serve::DEFAULT_PORT)]
+    port: u16,
+    /// Address to listen on. Anything but a loopback address exposes the
+    /// ledger, receipts and reports to the network: give it only on purpose.
+    #[arg(long, value_name = "ADDR", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    bind: IpAddr,
+    /// Ledger directory (default: `ledger/` at the repository root).
+    #[arg(long, value_name = "DIR")]
+    ledger: Option<PathBuf>,
+}
+
+/// Runs `vnx serve` until Ctrl-C or SIGTERM.
+pub fn run(args: &ServeArgs) -> Result<Outcome> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let location = locate_ledger(args.ledger.as_deref(), &cwd);
+    if location.segment.is_some() {
+        anyhow::bail!(
+            "--ledger must be a ledger directory for `vnx serve`, not one segment: {}",
+            args.ledger
+                .as_deref()
+                .unwrap_or(location.dir.as_path())
+                .display()
+        );
+    }
+    let root = repo_root(&cwd).unwrap_or(cwd);
+    let addr = SocketAddr::new(args.bind, args.port);
+    if !args.bind.is_loopback() {
+        eprintln!(
+            "warning: listening on {addr}, not a loopback address: anyone who can reach it can read this ledger, its receipts and reports (the dashboard has no authentication)"
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let dashboard =
+            vnx_serve::Dashboard::start(vnx_serve::ServeOptions::new(location.dir.clone(), root))?;
+        let listener = vnx_serve::bind(addr).await?;
+        let local = listener
+            .local_addr()
+            .context("cannot read the bound address")?;
+        let host = match local.ip() {
+            IpAddr::V6(ip) => format!("[{ip}]"),
+            IpAddr::V4(ip) => ip.to_string(),
+        };
+        println!("vnx serve: http://{host}:{}/", local.port());
+        println!(
+            "ledger: {} (read only) · Ctrl-C stops",
+            location.dir.display()
+        );
+        dashboard.serve(listener, shutdown_signal()).await?;
+        anyhow::Ok(())
+    })?;
+    Ok(Outcome::Ok)
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}
