@@ -11,6 +11,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 echo "== installing the pinned agent CLIs and tmux"
 bash tests/agent-clis/install.sh
 
+echo "== installing Chromium (Debian) and playwright-core for the dashboard's browser test"
+bash tests/browser/install.sh
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -172,7 +172,10 @@ async function refreshChain() {
     else chain.textContent = `chain: ${v.ok ? 'verified' : 'BROKEN'} · ${v.records} records · ${v.segments.length} segments`;
     const box = document.getElementById('findings-box');
     const list = document.getElementById('findings');
-    const findings = v.findings || [];
+    // verify-ledger warns of a started dispatch without a receipt as an
+    // orphan; for one still in flight on the board that is expected.
+    const inFlight = [...cards.values()].filter((c) => !c.has_receipt && !c.orphan).map((c) => c.dispatch_id);
+    const findings = (v.findings || []).filter((f) => !(f.reason === 'orphan' && inFlight.some((id) => f.detail.includes(id))));
     box.hidden = findings.length === 0;
     list.replaceChildren(...findings.map((f) => el('li', {
       class: `finding ${f.severity}`,

@@ -186,7 +186,7 @@ impl SseClient {
                 let mut data = String::new();
                 for line in block.lines() {
                     if let Some(e) = line.strip_prefix("event: ") {
-                        event = e.to_owned();
+                        e.clone_into(&mut event);
                     } else if let Some(d) = line.strip_prefix("data: ") {
                         data.push_str(d);
                     }
