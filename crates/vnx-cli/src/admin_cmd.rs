@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use serde_json::json;
+use vnx_ledger::gate::{ApprovalState, Approvals};
 use vnx_ledger::read::{StoredRecord, read_segment, segment_paths};
 use vnx_prepare::SkillCatalog;
 
@@ -191,6 +192,10 @@ pub enum ReceiptsCommand {
         /// Print one JSON object per receipt.
         #[arg(long)]
         json: bool,
+        /// Only passed receipts whose skill requires approval and that nobody
+        /// has approved or rejected yet (`vnx approve`).
+        #[arg(long)]
+        awaiting_approval: bool,
     },
     /// Show one receipt in full, by dispatch id (or a unique prefix).
     Show {
@@ -202,7 +207,9 @@ pub enum ReceiptsCommand {
     },
 }
 
-fn receipts_in(ledger: Option<&Path>) -> Result<Vec<StoredRecord>> {
+/// The receipts of `--ledger` (a directory or one segment) and the
+/// approvals of its whole directory (a decision may be in any segment).
+fn receipts_in(ledger: Option<&Path>) -> Result<(Vec<StoredRecord>, Approvals)> {
     let cwd = cwd()?;
     let location = locate_ledger(ledger, &cwd);
     let paths = match location.segment {
@@ -220,23 +227,45 @@ fn receipts_in(ledger: Option<&Path>) -> Result<Vec<StoredRecord>> {
         );
     }
     out.sort_by(|a, b| a.ts.cmp(&b.ts));
-    Ok(out)
+    let approvals = Approvals::read(&location.dir)?;
+    Ok((out, approvals))
+}
+
+/// The approval column: `-` when not required, else the state.
+fn approval_cell(receipt: &StoredRecord, approvals: &Approvals) -> String {
+    match approvals.state_of(receipt) {
+        ApprovalState::Awaiting if approvals.awaits_approval(receipt) => {
+            "awaiting approval".to_owned()
+        }
+        // Not required, or required of a receipt that did not pass (which
+        // cannot be approved).
+        ApprovalState::NotRequired | ApprovalState::Awaiting => "-".to_owned(),
+        ApprovalState::Approved(d) => format!("approved by {}", d.by),
+        ApprovalState::Rejected(d) => format!("rejected by {}", d.by),
+    }
 }
 
 /// Runs `vnx receipts …`.
 pub fn receipts(command: &ReceiptsCommand) -> Result<Outcome> {
     match command {
-        ReceiptsCommand::List { ledger, json } => {
-            let receipts = receipts_in(ledger.as_deref())?;
+        ReceiptsCommand::List {
+            ledger,
+            json,
+            awaiting_approval,
+        } => {
+            let (receipts, approvals) = receipts_in(ledger.as_deref())?;
             let mut out = std::io::stdout().lock();
             if !json {
                 writeln!(
                     out,
-                    "{:<24} {:<28} {:<11} {:<22} {:>10} {:>10}",
+                    "{:<24} {:<28} {:<11} {:<22} {:>10} {:>10}  approval",
                     "time", "dispatch", "status", "provider/model", "tokens", "cost"
                 )?;
             }
-            for r in &receipts {
+            for r in receipts
+                .iter()
+                .filter(|r| !awaiting_approval || approvals.awaits_approval(r))
+            {
                 let b = &r.body;
                 let s = |k: &str| b[k].as_str().unwrap_or("-").to_owned();
                 let tokens: u64 = [
@@ -252,25 +281,27 @@ pub fn receipts(command: &ReceiptsCommand) -> Result<Outcome> {
                 if *json {
                     let v = json!({"ts": r.ts, "dispatch_id": s("dispatch_id"), "status": s("status"), "skill": b["skill"],
                         "provider": s("provider"), "model": b["model"], "tokens": tokens, "cost_usd_micros": cost,
-                        "hash": r.hash, "segment": r.path, "line": r.line});
+                        "hash": r.hash, "segment": r.path, "line": r.line, "approval": approvals.state_of(r),
+                        "awaiting_approval": approvals.awaits_approval(r)});
                     writeln!(out, "{v}")?;
                 } else {
                     writeln!(
                         out,
-                        "{:<24} {:<28} {:<11} {:<22} {:>10} {:>10}",
+                        "{:<24} {:<28} {:<11} {:<22} {:>10} {:>10}  {}",
                         r.ts,
                         escape(&s("dispatch_id")),
                         s("status"),
                         escape(&format!("{}/{}", s("provider"), s("model"))),
                         tokens,
-                        usd(cost)
+                        usd(cost),
+                        escape(&approval_cell(r, &approvals))
                     )?;
                 }
             }
             Ok(Outcome::Ok)
         }
         ReceiptsCommand::Show { dispatch, ledger } => {
-            let receipts = receipts_in(ledger.as_deref())?;
+            let (receipts, approvals) = receipts_in(ledger.as_deref())?;
             let matching: Vec<&StoredRecord> = receipts
                 .iter()
                 .filter(|r| {
@@ -284,7 +315,8 @@ pub fn receipts(command: &ReceiptsCommand) -> Result<Outcome> {
                     bail!("no receipt for dispatch {dispatch:?}; `vnx receipts list` shows the ids")
                 }
                 [r] => {
-                    let shown = json!({"segment": r.path, "line": r.line, "seq": r.seq, "ts": r.ts, "hash": r.hash, "receipt": r.body});
+                    let shown = json!({"segment": r.path, "line": r.line, "seq": r.seq, "ts": r.ts, "hash": r.hash,
+                        "approval": approvals.state_of(r), "receipt": r.body});
                     println!("{}", escape(&serde_json::to_string_pretty(&shown)?));
                     Ok(Outcome::Ok)
                 }

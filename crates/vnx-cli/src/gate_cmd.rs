@@ -1,5 +1,5 @@
-//! `vnx gate`: the CI check that blocks a merge on a failed receipt or a
-//! broken chain.
+//! `vnx gate`: the CI check that blocks a merge on a failed, unapproved or
+//! rejected receipt or a broken chain.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -7,7 +7,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use vnx_ledger::gate::{BaseLedger, Block, BlockReason, GateReport, gate};
+use vnx_ledger::gate::{ApprovalState, BaseLedger, Block, BlockReason, GateReport, gate};
 
 use crate::Outcome;
 use crate::locate::locate_ledger;
@@ -33,7 +33,8 @@ pub struct GateArgs {
     #[arg(long, value_name = "DIR")]
     ledger: Option<PathBuf>,
     /// Also require the ledger to be an append-only extension of the ledger at
-    /// this git revision, and every receipt added since to have passed.
+    /// this git revision, every receipt added since to have passed, and those
+    /// whose skill requires approval to be approved (`vnx approve`).
     #[arg(long, value_name = "REV")]
     base: Option<String>,
     /// Output format.
@@ -169,6 +170,8 @@ fn reason_label(reason: BlockReason) -> &'static str {
         BlockReason::NotAppendOnly => "not append-only",
         BlockReason::FailedReceipt => "failed receipt",
         BlockReason::Orphan => "orphaned dispatch",
+        BlockReason::Unapproved => "unapproved",
+        BlockReason::Rejected => "rejected",
     }
 }
 
@@ -196,10 +199,20 @@ fn text(report: &GateReport, base: Option<&str>) -> String {
         .iter()
         .filter(|r| r.status.is_passed())
         .count();
+    let awaiting = report
+        .receipts
+        .iter()
+        .filter(|r| r.status.is_passed() && r.approval == ApprovalState::Awaiting)
+        .count();
+    let awaiting = if awaiting == 0 {
+        String::new()
+    } else {
+        format!(", {awaiting} awaiting approval")
+    };
     let scope = base.map_or_else(|| "in the ledger".to_owned(), |b| format!("since {b}"));
     let _ = writeln!(
         out,
-        "vnx gate: {} — {} record(s) verified; {} receipt(s) {scope}, {passed} passed",
+        "vnx gate: {} — {} record(s) verified; {} receipt(s) {scope}, {passed} passed{awaiting}",
         if report.pass { "pass" } else { "BLOCKED" },
         report.verify.records(),
         report.receipts.len(),
@@ -246,7 +259,7 @@ fn github(report: &GateReport, root: &Path) -> String {
         out,
         "::notice title=vnx gate::{}",
         if report.pass {
-            "ledger verified; no failed receipt"
+            "ledger verified; no failed, unapproved or rejected receipt"
         } else {
             "blocked: see the errors above"
         }
@@ -275,7 +288,7 @@ fn junit(report: &GateReport, base: Option<&str>) -> String {
         (!blocks.is_empty()).then(|| {
             blocks
                 .iter()
-                .map(|b| format!("{}: {}", location(b), b.detail))
+                .map(|b| format!("{}: {}: {}", location(b), reason_label(b.reason), b.detail))
                 .collect::<Vec<_>>()
                 .join("\n")
         })
@@ -295,8 +308,12 @@ fn junit(report: &GateReport, base: Option<&str>) -> String {
             .blocks
             .iter()
             .filter(|b| {
-                b.reason == BlockReason::FailedReceipt
-                    && b.dispatch_id.as_deref() == Some(&r.dispatch_id)
+                matches!(
+                    b.reason,
+                    BlockReason::FailedReceipt | BlockReason::Unapproved | BlockReason::Rejected
+                ) && b.dispatch_id.as_deref() == Some(&r.dispatch_id)
+                    && b.path == r.path
+                    && b.line == r.line
             })
             .collect();
         cases.push((format!("dispatch {}", r.dispatch_id), failure(blocks)));

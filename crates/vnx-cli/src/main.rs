@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod admin_cmd;
+mod approve_cmd;
 mod doctor_cmd;
 mod gate_cmd;
 mod ledger_cmd;
@@ -64,6 +65,12 @@ enum Command {
         #[command(subcommand)]
         command: admin_cmd::ReceiptsCommand,
     },
+    /// Record a person's decision on a receipt whose skill requires approval
+    /// (`requires_approval: true`): approve it, or reject it with --reject.
+    /// `vnx gate` blocks such receipts until approved.
+    ///
+    /// Exit 0 recorded, 2 refused (unknown dispatch, not approvable) or I/O error.
+    Approve(approve_cmd::ApproveArgs),
     /// Serve a read-only live dashboard of this repository's dispatches on
     /// http://127.0.0.1:7341/: a board (queued, running, gating, passed,
     /// failed), receipts with their gates and place in the chain, the chain's
@@ -101,6 +108,7 @@ fn main() -> ExitCode {
         Command::Skills { command } => admin_cmd::skills(&command),
         Command::Worktrees { command } => admin_cmd::worktrees(&command),
         Command::Receipts { command } => admin_cmd::receipts(&command),
+        Command::Approve(args) => approve_cmd::run(&args),
         Command::Serve(args) => serve_cmd::run(&args),
         Command::Doctor { json } => doctor_cmd::run(json),
     };

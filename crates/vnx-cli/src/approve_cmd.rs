@@ -1,0 +1,238 @@
+//! `vnx approve`: a person's decision on a receipt whose skill requires
+//! approval, appended to the ledger as an `approval` record.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use vnx_ledger::gate::{Approvals, requires_approval};
+use vnx_ledger::read::{StoredRecord, read_segment, segment_paths};
+use vnx_ledger::record::{KIND_APPROVAL, KIND_DISPATCH_RECEIPT};
+use vnx_ledger::{Ledger, NewRecord};
+use vnx_types::{ApprovalBody, ApprovalDecision};
+
+use crate::Outcome;
+use crate::locate::{default_segment, locate_ledger, writer_identity};
+use crate::term::escape;
+
+/// Arguments of `vnx approve`.
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// Dispatch id, or a unique prefix of one.
+    dispatch: String,
+    /// Record a rejection: `vnx gate` then blocks the receipt.
+    #[arg(long)]
+    reject: bool,
+    /// Why, recorded with the decision.
+    #[arg(long, value_name = "TEXT")]
+    reason: Option<String>,
+    /// Who decides (default: $VNX_APPROVER, else git's `user.name <user.email>`,
+    /// else the writer id).
+    #[arg(long, value_name = "NAME")]
+    by: Option<String>,
+    /// Ledger directory (default: `ledger/` at the repository root).
+    #[arg(long, value_name = "DIR")]
+    ledger: Option<PathBuf>,
+    /// Record the decision even though the receipt's skill does not require
+    /// approval (`vnx gate` ignores it then).
+    #[arg(long)]
+    force: bool,
+}
+
+/// Runs `vnx approve`: exit 0 when the decision is recorded, 2 when refused.
+pub fn run(args: &ApproveArgs) -> Result<Outcome> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let location = locate_ledger(args.ledger.as_deref(), &cwd);
+    if location.segment.is_some() {
+        bail!(
+            "--ledger must name the ledger directory for `vnx approve`, not one segment: \
+             the decision goes to this writer's segment"
+        );
+    }
+    let dir = location.dir;
+    let ledger = Ledger::open(&dir)?;
+    let mut records = Vec::new();
+    for path in segment_paths(&dir)? {
+        records.extend(
+            read_segment(&path)?
+                .into_iter()
+                .flatten()
+                .filter(|r| r.kind == KIND_DISPATCH_RECEIPT || r.kind == KIND_APPROVAL),
+        );
+    }
+    let approvals = Approvals::from_records(&records);
+    let receipts: Vec<&StoredRecord> = records
+        .iter()
+        .filter(|r| r.kind == KIND_DISPATCH_RECEIPT)
+        .collect();
+    let receipt = find_receipt(&receipts, &args.dispatch, &approvals, &dir)?;
+    let id = receipt.body["dispatch_id"].as_str().unwrap_or_default();
+    let status = receipt.body["status"].as_str().unwrap_or("unknown");
+    let skill = receipt.body["skill"].as_str().unwrap_or("(no skill)");
+
+    if !requires_approval(&receipt.body) && !args.force {
+        bail!(
+            "dispatch {id} ran skill {skill}, which does not require approval, so `vnx gate` \
+             ignores decisions on it. Set `requires_approval: true` in the skill's SKILL.md for \
+             future dispatches, or pass --force to record the decision anyway"
+        );
+    }
+    if !args.reject && status != "passed" {
+        bail!(
+            "dispatch {id} ended {status}: only a passed receipt can be approved. \
+             Reject it with `vnx approve {id} --reject --reason TEXT`, or run the task again"
+        );
+    }
+    let decision = if args.reject {
+        ApprovalDecision::Rejected
+    } else {
+        ApprovalDecision::Approved
+    };
+    let body = ApprovalBody {
+        dispatch_id: id.to_owned(),
+        receipt_hash: receipt.hash.clone(),
+        decision,
+        by: approver(args.by.as_deref(), &cwd),
+        reason: args
+            .reason
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned),
+    };
+    let segment = default_segment(&cwd);
+    let record = NewRecord::new(KIND_APPROVAL, &body)?;
+    let appended = ledger.append(&segment, &[record])?;
+    let seq = appended.first().map_or(0, |a| a.seq);
+
+    let word = match decision {
+        ApprovalDecision::Approved => "approved",
+        ApprovalDecision::Rejected => "rejected",
+    };
+    println!(
+        "{word} dispatch {} (skill {}, {status}; receipt {}…) by {}",
+        escape(id),
+        escape(skill),
+        &receipt.hash[..12.min(receipt.hash.len())],
+        escape(&body.by)
+    );
+    if let Some(reason) = &body.reason {
+        println!("reason: {}", escape(reason));
+    }
+    if let Some(before) = approvals.latest_for(receipt) {
+        let was = match before.decision {
+            ApprovalDecision::Approved => "approval",
+            ApprovalDecision::Rejected => "rejection",
+        };
+        println!(
+            "replaces the {was} by {} at {}",
+            escape(&before.by),
+            before.ts
+        );
+    }
+    println!(
+        "recorded: approval seq {seq} in {}",
+        ledger.segment_path(&segment).display()
+    );
+    if !requires_approval(&receipt.body) {
+        println!("note: the skill does not require approval; `vnx gate` ignores this decision");
+    }
+    println!("next: commit the ledger so that `vnx gate` in CI sees the decision");
+    Ok(Outcome::Ok)
+}
+
+/// The receipt of the dispatch `wanted` names: an exact id, else a unique
+/// prefix. With several receipts of one dispatch (the working ledger's and
+/// the dispatch branch's copy, or a re-run), the latest by time.
+fn find_receipt<'a>(
+    receipts: &[&'a StoredRecord],
+    wanted: &str,
+    approvals: &Approvals,
+    dir: &std::path::Path,
+) -> Result<&'a StoredRecord> {
+    let id_of = |r: &StoredRecord| {
+        r.body["dispatch_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let exact: Vec<&StoredRecord> = receipts
+        .iter()
+        .copied()
+        .filter(|r| id_of(r) == wanted)
+        .collect();
+    let matching = if exact.is_empty() && !wanted.is_empty() {
+        receipts
+            .iter()
+            .copied()
+            .filter(|r| id_of(r).starts_with(wanted))
+            .collect()
+    } else {
+        exact
+    };
+    let mut ids: Vec<String> = matching.iter().map(|r| id_of(r)).collect();
+    ids.sort();
+    ids.dedup();
+    match ids.len() {
+        0 => {
+            let mut awaiting: Vec<String> = receipts
+                .iter()
+                .filter(|r| approvals.awaits_approval(r))
+                .map(|r| id_of(r))
+                .collect();
+            awaiting.sort();
+            awaiting.dedup();
+            let hint = if awaiting.is_empty() {
+                "no dispatch awaits approval".to_owned()
+            } else {
+                format!("awaiting approval: {}", awaiting.join(", "))
+            };
+            bail!(
+                "no receipt for dispatch {:?} in {} ({hint}); `vnx receipts list` shows every dispatch",
+                escape(wanted),
+                dir.display()
+            )
+        }
+        1 => {}
+        _ => bail!(
+            "{:?} matches {} dispatches ({}); give more of the id",
+            escape(wanted),
+            ids.len(),
+            ids.join(", ")
+        ),
+    }
+    matching
+        .into_iter()
+        .reduce(|a, b| if b.ts >= a.ts { b } else { a })
+        .context("no receipt matched")
+}
+
+/// Who decides: `--by`, else `$VNX_APPROVER`, else git's `user.name
+/// <user.email>`, else the writer id.
+fn approver(by: Option<&str>, cwd: &std::path::Path) -> String {
+    let given = by
+        .map(str::to_owned)
+        .or_else(|| std::env::var("VNX_APPROVER").ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty());
+    if let Some(by) = given {
+        return by;
+    }
+    let config = |key: &str| {
+        Command::new("git")
+            .args(["config", "--get", key])
+            .current_dir(cwd)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .filter(|s| !s.is_empty())
+    };
+    match (config("user.name"), config("user.email")) {
+        (Some(name), Some(email)) => format!("{name} <{email}>"),
+        (Some(name), None) => name,
+        (None, Some(email)) => email,
+        (None, None) => writer_identity(),
+    }
+}
