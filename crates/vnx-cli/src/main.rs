@@ -15,6 +15,7 @@ mod ledger_cmd;
 mod locate;
 mod run_cmd;
 mod serve_cmd;
+mod stats_cmd;
 mod term;
 
 /// vnx: governed dispatches of coding-agent CLIs, with a tamper-evident receipt ledger.
@@ -71,6 +72,9 @@ enum Command {
     ///
     /// Exit 0 recorded, 2 refused (unknown dispatch, not approvable) or I/O error.
     Approve(approve_cmd::ApproveArgs),
+    /// Tokens and cost by provider, model, skill and day; pass rates per
+    /// skill and gate; durations; cost per passed dispatch; billing.
+    Stats(stats_cmd::StatsArgs),
     /// Serve a read-only live dashboard of this repository's dispatches on
     /// http://127.0.0.1:7341/: a board (queued, running, gating, passed,
     /// failed), receipts with their gates and place in the chain, the chain's
@@ -109,6 +113,7 @@ fn main() -> ExitCode {
         Command::Worktrees { command } => admin_cmd::worktrees(&command),
         Command::Receipts { command } => admin_cmd::receipts(&command),
         Command::Approve(args) => approve_cmd::run(&args),
+        Command::Stats(args) => stats_cmd::run(&args),
         Command::Serve(args) => serve_cmd::run(&args),
         Command::Doctor { json } => doctor_cmd::run(json),
     };
