@@ -151,6 +151,7 @@ pub fn create_in(info: &RepoInfo, dispatch_id: &str) -> Result<Worktree> {
     }
     let branch = format!("{BRANCH_PREFIX}{dispatch_id}");
     let path_arg = path.as_os_str().to_owned();
+    let _lock = WorktreeLock::acquire(repo)?;
     cmd::ok(
         repo,
         &[
@@ -172,6 +173,38 @@ pub fn create_in(info: &RepoInfo, dispatch_id: &str) -> Result<Worktree> {
         })?;
     }
     Ok(Worktree { path, branch, base })
+}
+
+/// An exclusive lock on `<repo>/.vnx/worktrees/.lock`, held while a
+/// worktree is added or removed. Git does not lock its list of worktrees: a
+/// `git worktree add` that runs while another one is half-way through
+/// creating `.git/worktrees/<name>/` fails with "failed to read
+/// .git/worktrees/<name>/commondir". Parallel dispatches (`vnx batch`,
+/// several `vnx run`s) therefore take turns, across threads and processes
+/// (an OS file lock, released when the file is closed, also on a crash).
+struct WorktreeLock {
+    _file: fs::File,
+}
+
+impl WorktreeLock {
+    fn acquire(repo: &Path) -> Result<WorktreeLock> {
+        let dir = repo.join(WORKTREES_DIR);
+        let path = dir.join(".lock");
+        let io = |source| GitError::Io {
+            what: "could not take the worktree lock",
+            path: path.clone(),
+            source,
+        };
+        fs::create_dir_all(&dir).map_err(io)?;
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        file.lock().map_err(io)?;
+        Ok(WorktreeLock { _file: file })
+    }
 }
 
 /// Adds `/.vnx/worktrees/` to the repository's `info/exclude` unless present.
@@ -261,6 +294,7 @@ pub fn recorded_base(worktree: &Path) -> Option<String> {
 /// [`GitError::Failed`] when git refuses, e.g. a dirty worktree with
 /// [`RemoveMode::IfClean`].
 pub fn remove(repo: &Path, worktree: &Path, mode: RemoveMode) -> Result<()> {
+    let _lock = WorktreeLock::acquire(repo)?;
     if !worktree.exists() {
         cmd::ok(repo, &["worktree", "prune"])?;
         return Ok(());
