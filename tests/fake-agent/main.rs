@@ -25,6 +25,7 @@
 //! | `--print-env VAR` | print `{"type":"env","var":"VAR","set":bool,"value":"..."}` |
 //! | `--isatty` | print `{"type":"isatty","stdin":bool,"stdout":bool,"stderr":bool}` |
 //! | `--pid` | print `{"type":"pid","pid":N}` |
+//! | `--once MARKER … --else …` | the first run that creates MARKER (atomically) runs the actions up to `--else` and stops there; later runs skip to after `--else` |
 //!
 //! Output is flushed after every action, so a reader sees it before a hang.
 
@@ -132,6 +133,24 @@ fn main() {
                 std::io::stderr().is_terminal()
             ),
             "--pid" => writeln!(out, r#"{{"type":"pid","pid":{}}}"#, std::process::id()),
+            "--once" => {
+                let marker = value();
+                let first = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&marker)
+                    .is_ok();
+                if !first {
+                    for skipped in it.by_ref() {
+                        if skipped == "--else" {
+                            break;
+                        }
+                    }
+                }
+                Ok(())
+            }
+            // Reached only by the run that created the `--once` marker.
+            "--else" => break,
             other => fail(&format!("unknown action {other}")),
         };
         // A closed stdout (the reader went away) ends the script quietly.

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod admin_cmd;
 mod approve_cmd;
+mod batch_cmd;
 mod doctor_cmd;
 mod gate_cmd;
 mod ledger_cmd;
@@ -49,6 +50,14 @@ enum Command {
     /// Exit 0 passed, 1 gates failed, 2 usage or configuration error,
     /// 3 worker error, timeout or interruption (a receipt is written).
     Run(Box<run_cmd::RunArgs>),
+    /// Run many governed dispatches from a TOML or JSONL file, under a cap
+    /// (`--max-parallel`, per-provider caps in vnx.toml), with depends_on
+    /// chains, retry_with and a shared rate-limit pause per provider.
+    ///
+    /// Exit as `vnx run`, for the worst dispatch: 0 all passed, 1 gates
+    /// failed or skipped, 2 usage or invalid file, 3 worker error, timeout
+    /// or interruption.
+    Batch(Box<batch_cmd::BatchArgs>),
     /// Set up vnx in this repository: a commented vnx.toml, ledger/, .vnx/skills/.
     Init,
     /// List and show skills.
@@ -108,6 +117,7 @@ fn main() -> ExitCode {
         Command::VerifyLedger(args) => ledger_cmd::verify(&args),
         Command::Gate(args) => gate_cmd::run(&args),
         Command::Run(args) => run_cmd::run(&args),
+        Command::Batch(args) => batch_cmd::run(&args),
         Command::Init => admin_cmd::init(),
         Command::Skills { command } => admin_cmd::skills(&command),
         Command::Worktrees { command } => admin_cmd::worktrees(&command),

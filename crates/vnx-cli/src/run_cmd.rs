@@ -1,7 +1,7 @@
 //! `vnx run`: one governed dispatch (the pipeline is `vnx_core::pipeline`).
 
 #[path = "run_view.rs"]
-mod run_view;
+pub(crate) mod run_view;
 
 use std::io::{IsTerminal as _, Read as _};
 use std::path::{Path, PathBuf};
@@ -99,33 +99,10 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
 
 async fn dispatch(args: &RunArgs, inputs: &DispatchInputs) -> Result<Outcome> {
     let cancel = CancelToken::new();
-    let on_signal = cancel.clone();
-    let signals = tokio::spawn(async move {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        let terminated = async {
-            match term.as_mut() {
-                Some(t) => {
-                    t.recv().await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => { if r.is_err() { return; } }
-            () = terminated => {}
-        }
-        eprintln!(
-            "vnx: interrupted; stopping the worker and writing the receipt… (Ctrl-C again to quit at once, leaving an orphaned dispatch)"
-        );
-        on_signal.cancel();
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!(
-                "vnx: quit without a receipt; `vnx verify-ledger` will report the dispatch as orphaned"
-            );
-            std::process::exit(130);
-        }
-    });
+    let signals = watch_signals(
+        cancel.clone(),
+        "vnx: interrupted; stopping the worker and writing the receipt… (Ctrl-C again to quit at once, leaving an orphaned dispatch)",
+    );
     let mut view = run_view::LiveView::new();
     let result = vnx_core::pipeline::run_dispatch(inputs, &mut |e| view.on_event(e), &cancel).await;
     view.finish();
@@ -141,6 +118,39 @@ async fn dispatch(args: &RunArgs, inputs: &DispatchInputs) -> Result<Outcome> {
         DispatchStatus::Failed => Outcome::Problems,
         DispatchStatus::Error | DispatchStatus::Timeout | DispatchStatus::Interrupted => {
             Outcome::WorkerFailed
+        }
+    })
+}
+
+/// Cancels `cancel` on the first Ctrl-C or SIGTERM (printing `message`); a
+/// second Ctrl-C quits at once with exit code 130, leaving orphaned
+/// dispatches that `vnx verify-ledger` reports.
+pub(crate) fn watch_signals(
+    cancel: CancelToken,
+    message: &'static str,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let terminated = async {
+            match term.as_mut() {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => { if r.is_err() { return; } }
+            () = terminated => {}
+        }
+        eprintln!("{message}");
+        cancel.cancel();
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "vnx: quit without a receipt; `vnx verify-ledger` will report the dispatch as orphaned"
+            );
+            std::process::exit(130);
         }
     })
 }
@@ -207,10 +217,24 @@ fn read_task(args: &RunArgs) -> Result<String> {
     Ok(text)
 }
 
-fn inputs(args: &RunArgs, cwd: &Path, task: String) -> Result<DispatchInputs> {
-    let lane = args
+/// Flags shared by `vnx run` and `vnx batch` that override `vnx.toml`.
+pub(crate) struct OverrideFlags<'a> {
+    pub provider: Option<&'a str>,
+    pub model: Option<&'a str>,
+    pub lane: Option<&'a str>,
+    pub timeout: Option<&'a str>,
+    pub max_turns: Option<u32>,
+    pub max_budget_usd: Option<&'a str>,
+    pub gate_mode: Option<&'a str>,
+    pub no_cross_review: bool,
+    pub billing: Option<&'a str>,
+    pub ledger: Option<&'a Path>,
+}
+
+/// Parses the override flags; errors name the flag and the accepted values.
+pub(crate) fn overrides(f: &OverrideFlags<'_>, cwd: &Path) -> Result<Overrides> {
+    let lane = f
         .lane
-        .as_deref()
         .map(|l| match l {
             "headless" => Ok(Lane::Headless),
             "pty" => Ok(Lane::Pty),
@@ -220,9 +244,8 @@ fn inputs(args: &RunArgs, cwd: &Path, task: String) -> Result<DispatchInputs> {
             )),
         })
         .transpose()?;
-    let timeout = args
+    let timeout = f
         .timeout
-        .as_deref()
         .map(|t| {
             vnx_prepare::parse_duration(t).with_context(|| {
                 format!(
@@ -232,9 +255,8 @@ fn inputs(args: &RunArgs, cwd: &Path, task: String) -> Result<DispatchInputs> {
             })
         })
         .transpose()?;
-    let budget = args
+    let budget = f
         .max_budget_usd
-        .as_deref()
         .map(|b| {
             vnx_prepare::parse_usd(b).with_context(|| {
                 format!(
@@ -244,9 +266,8 @@ fn inputs(args: &RunArgs, cwd: &Path, task: String) -> Result<DispatchInputs> {
             })
         })
         .transpose()?;
-    let gate_mode = args
+    let gate_mode = f
         .gate_mode
-        .as_deref()
         .map(|m| match m {
             "shadow" => Ok(GateMode::Shadow),
             "enforce" => Ok(GateMode::Enforce),
@@ -255,9 +276,8 @@ fn inputs(args: &RunArgs, cwd: &Path, task: String) -> Result<DispatchInputs> {
             )),
         })
         .transpose()?;
-    let billing = args
+    let billing = f
         .billing
-        .as_deref()
         .map(|b| match b {
             "subscription" => Ok(Billing::Subscription),
             "api" => Ok(Billing::Api),
@@ -266,20 +286,37 @@ fn inputs(args: &RunArgs, cwd: &Path, task: String) -> Result<DispatchInputs> {
             )),
         })
         .transpose()?;
-    let ledger_dir = args.ledger.as_ref().map(|l| cwd.join(l));
-    let mut inputs = DispatchInputs::new(cwd, task, args.skill.clone());
-    inputs.overrides = Overrides {
-        provider: args.provider.clone(),
-        model: args.model.clone(),
+    Ok(Overrides {
+        provider: f.provider.map(str::to_owned),
+        model: f.model.map(str::to_owned),
         lane,
         timeout,
-        max_turns: args.max_turns,
+        max_turns: f.max_turns,
         max_budget_usd_micros: budget,
         gate_mode,
-        cross_review: args.no_cross_review.then_some(false),
+        cross_review: f.no_cross_review.then_some(false),
         billing,
-        ledger_dir,
-    };
+        ledger_dir: f.ledger.map(|l| cwd.join(l)),
+    })
+}
+
+fn inputs(args: &RunArgs, cwd: &Path, task: String) -> Result<DispatchInputs> {
+    let mut inputs = DispatchInputs::new(cwd, task, args.skill.clone());
+    inputs.overrides = overrides(
+        &OverrideFlags {
+            provider: args.provider.as_deref(),
+            model: args.model.as_deref(),
+            lane: args.lane.as_deref(),
+            timeout: args.timeout.as_deref(),
+            max_turns: args.max_turns,
+            max_budget_usd: args.max_budget_usd.as_deref(),
+            gate_mode: args.gate_mode.as_deref(),
+            no_cross_review: args.no_cross_review,
+            billing: args.billing.as_deref(),
+            ledger: args.ledger.as_deref(),
+        },
+        cwd,
+    )?;
     inputs.in_place = args.in_place;
     inputs.keep = args.keep;
     inputs.writer = crate::locate::writer_identity();

@@ -18,6 +18,7 @@
 //! Units: durations in milliseconds, money in integer micro-USD, tokens as
 //! integers in [`vnx_types::Usage`]'s convention.
 
+pub mod batch;
 pub mod live;
 pub mod pipeline;
 pub mod probe;

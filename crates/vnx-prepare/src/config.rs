@@ -59,6 +59,30 @@ pub struct Config {
     pub retry: RetryConfig,
     /// `[ledger]`: where receipts go.
     pub ledger: LedgerConfig,
+    /// `[batch]`: how many dispatches of a `vnx batch` run at once.
+    pub batch: BatchConfig,
+}
+
+/// `[batch]`: concurrency caps of `vnx batch`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BatchConfig {
+    /// Dispatches running at once, all providers together (`--max-parallel`
+    /// overrides it). Default 4.
+    pub max_parallel: usize,
+    /// `[batch.provider_caps]`: dispatches running at once per provider name,
+    /// e.g. `claude = 2`, to stay inside a subscription's rate limits. A
+    /// provider not listed is bounded by `max_parallel` only.
+    pub provider_caps: std::collections::BTreeMap<String, usize>,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            max_parallel: 4,
+            provider_caps: std::collections::BTreeMap::new(),
+        }
+    }
 }
 
 /// `[run]`: defaults for every dispatch, overridable by flags ([`Overrides`]).
@@ -479,6 +503,20 @@ impl Config {
             })?;
         if self.run.provider.is_empty() {
             return Err(invalid("run.provider".into(), "must not be empty".into()));
+        }
+        if self.batch.max_parallel == 0 {
+            return Err(invalid(
+                "batch.max_parallel".into(),
+                "must be at least 1".into(),
+            ));
+        }
+        for (name, cap) in &self.batch.provider_caps {
+            if *cap == 0 {
+                return Err(invalid(
+                    format!("batch.provider_caps.{name}"),
+                    "must be at least 1 (remove the key to leave the provider uncapped)".into(),
+                ));
+            }
         }
         if self.run.timeout.is_zero() {
             return Err(invalid(

@@ -50,9 +50,9 @@ mod skill;
 mod units;
 
 pub use config::{
-    CONFIG_FILE, CommandGate, Config, ConfigError, GateMode, GatesConfig, LedgerConfig,
-    LoadedConfig, MAX_CONFIG_BYTES, Overrides, RetryConfig, RunConfig, default_forbidden_paths,
-    default_toml,
+    BatchConfig, CONFIG_FILE, CommandGate, Config, ConfigError, GateMode, GatesConfig,
+    LedgerConfig, LoadedConfig, MAX_CONFIG_BYTES, Overrides, RetryConfig, RunConfig,
+    default_forbidden_paths, default_toml,
 };
 pub use init::{INTELLIGENCE_DIR, InitError, InitReport, SKILLS_DIR, WORKTREES_DIR, init};
 pub use prepare::{
