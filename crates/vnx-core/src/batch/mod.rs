@@ -182,8 +182,11 @@ pub struct EntryDispatch {
     /// Why it could not be set up.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// Wall time of the dispatch, ms.
+    /// The receipt's duration (start of the dispatch to its receipt), ms.
     pub duration_ms: u64,
+    /// The dispatch's whole slot in the batch, ms: setup, worker, gates,
+    /// receipt and cleanup (worktree removal, receipt commit on the branch).
+    pub wall_ms: u64,
     /// Tokens.
     pub usage: Usage,
     /// Cost, micro-USD.
@@ -760,6 +763,7 @@ pub async fn run_batch(
                             receipt_hash: Some(o.receipt_hash.clone()),
                             error: None,
                             duration_ms: o.receipt.duration_ms,
+                            wall_ms: duration_ms,
                             usage: o.receipt.usage,
                             cost_usd_micros: o.receipt.cost_usd_micros,
                         },
@@ -775,6 +779,7 @@ pub async fn run_batch(
                             receipt_hash: None,
                             error: Some(vnx_agents::redact(&e.to_string())),
                             duration_ms,
+                            wall_ms: duration_ms,
                             usage: Usage::default(),
                             cost_usd_micros: 0,
                         },
