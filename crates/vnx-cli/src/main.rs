@@ -132,8 +132,22 @@ fn main() -> ExitCode {
         Ok(Outcome::Problems) => ExitCode::from(1),
         Ok(Outcome::WorkerFailed) => ExitCode::from(3),
         Err(err) => {
-            eprintln!("error: {}", term::escape(&format!("{err:#}")));
+            eprintln!("error: {}", term::escape(&error_text(&err)));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes joined by `: `, leaving out a cause whose text the
+/// message already contains (library errors often print their source too).
+fn error_text(err: &anyhow::Error) -> String {
+    let mut text = err.to_string();
+    for cause in err.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }
