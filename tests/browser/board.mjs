@@ -71,7 +71,11 @@ try {
   // The test releases the gate.
   await page.waitForSelector(card('passed', args.pass));
   await page.waitForSelector(card('failed', args.fail));
+  // Verification re-ran after the receipts: no orphan warning is left.
   await page.waitForSelector('#chain[data-ok="true"]');
+  await page.waitForFunction(() => document.querySelector('#chain').dataset.ledgerVersion
+    === document.body.dataset.ledgerVersion);
+  await page.waitForSelector('#findings-box[hidden]', { state: 'attached' });
   await shot('3-done.png');
 
   const readReceipt = async (col, id) => {

@@ -22,6 +22,10 @@ pub struct ServeArgs {
     /// Ledger directory (default: `ledger/` at the repository root).
     #[arg(long, value_name = "DIR")]
     ledger: Option<PathBuf>,
+    /// How often to look for changes in the ledger and `.vnx/runs/`, ms: a
+    /// change reaches the page within about this long.
+    #[arg(long, value_name = "MS", default_value_t = 200, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    poll_ms: u64,
 }
 
 /// Runs `vnx serve` until Ctrl-C or SIGTERM.
@@ -49,8 +53,9 @@ pub fn run(args: &ServeArgs) -> Result<Outcome> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let dashboard =
-            vnx_serve::Dashboard::start(vnx_serve::ServeOptions::new(location.dir.clone(), root))?;
+        let mut options = vnx_serve::ServeOptions::new(location.dir.clone(), root);
+        options.poll_interval = std::time::Duration::from_millis(args.poll_ms);
+        let dashboard = vnx_serve::Dashboard::start(options)?;
         let listener = vnx_serve::bind(addr).await?;
         let local = listener
             .local_addr()

@@ -144,6 +144,7 @@ function connect() {
 }
 
 function showLedger(info) {
+  if (info.ledger_version !== undefined) document.body.dataset.ledgerVersion = String(info.ledger_version);
   const l = document.getElementById('ledger');
   if (info.ledger_error) l.textContent = info.ledger_error;
   else if (info.ledger_dir) l.textContent = info.ledger_dir;
@@ -163,11 +164,19 @@ async function getJson(url) {
   return body;
 }
 
+// A slower answer to an older request must not overwrite a newer one.
+let chainSeq = 0;
+let statsSeq = 0;
+
 async function refreshChain() {
   const chain = document.getElementById('chain');
+  const seq = ++chainSeq;
   try {
     const v = await getJson('/api/verify');
+    if (seq !== chainSeq) return;
     chain.dataset.ok = String(!!v.ok);
+    // Which ledger state this verification saw (compare body[data-ledger-version]).
+    chain.dataset.ledgerVersion = String(v.ledger_version);
     if (v.error) chain.textContent = `chain: ${v.error}`;
     else chain.textContent = `chain: ${v.ok ? 'verified' : 'BROKEN'} · ${v.records} records · ${v.segments.length} segments`;
     const box = document.getElementById('findings-box');
@@ -188,8 +197,10 @@ async function refreshChain() {
 }
 
 async function refreshStats() {
+  const seq = ++statsSeq;
   try {
     const v = await getJson('/api/stats');
+    if (seq !== statsSeq) return;
     if (v.error) throw new Error(v.error);
     const s = v.stats;
     const t = s.totals;
