@@ -193,3 +193,107 @@ fn cross_model_review_approves_with_the_other_claude_model() {
     );
     assert_eq!(out.status.code(), Some(0), "{ctx}");
 }
+
+/// The verdict every review in these tests ends with.
+const APPROVE: &str =
+    r#"{"approve":true,"blocking":[],"suggestions":[],"summary":"The file is created as asked."}"#;
+
+/// The model named by a recorded request: the body's `model`, else (Gemini)
+/// the path `/v1beta/models/<model>:streamGenerateContent`.
+fn requested_model(q: &vnx_testkit::RecordedRequest) -> String {
+    q.body
+        .as_ref()
+        .and_then(|b| b["model"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| q.path.clone())
+}
+
+#[test]
+fn cross_model_review_with_codex_asks_the_other_codex_model() {
+    let _serial = serial();
+    let clis = clis();
+    let server =
+        MockServer::start(Script::write_file("hello.txt", CONTENT).with_text(APPROVE)).unwrap();
+    let args: Vec<String> = server.codex_args().iter().map(|a| toml_str(a)).collect();
+    let toml = format!(
+        "[run]\nprovider = \"codex\"\nmodel = \"gpt-6.1-sol\"\ntimeout = \"3m\"\ncross_review = true\n\n\
+         [retry]\nmax_retries = 0\n\n[providers.codex]\nbinary = {}\nextra_args = [{}]\n",
+        toml_str(&clis.codex.display().to_string()),
+        args.join(", ")
+    );
+    let sb = Sandbox::new(&toml);
+    let id = "d-20260101-000000-bbbbb6";
+    let out = sb.run_vnx(
+        &server.codex_env(&sb.home),
+        &["run", "--json", "--dispatch-id", id, TASK],
+    );
+    let ctx = all(&out);
+    let r = receipt(&out);
+    let review = gate(&r, "cross-review");
+    assert_eq!(review["verdict"], "pass", "{ctx}");
+    assert!(
+        review["detail"].as_str().unwrap().contains("gpt-5-codex"),
+        "{ctx}"
+    );
+    assert!(
+        review["usage"]["output_tokens"].as_u64().unwrap() > 0,
+        "{ctx}"
+    );
+    let models: Vec<String> = server
+        .model_requests()
+        .iter()
+        .map(requested_model)
+        .collect();
+    assert!(models.iter().any(|m| m == "gpt-6.1-sol"), "{models:?}");
+    assert!(models.iter().any(|m| m == "gpt-5-codex"), "{models:?}");
+    assert_eq!(out.status.code(), Some(0), "{ctx}");
+}
+
+#[test]
+fn cross_model_review_with_gemini_asks_the_other_gemini_model() {
+    let _serial = serial();
+    let clis = clis();
+    let server =
+        MockServer::start(Script::write_file("hello.txt", CONTENT).with_text(APPROVE)).unwrap();
+    let toml = format!(
+        "[run]\nprovider = \"gemini\"\nmodel = \"gemini-2.5-flash\"\ntimeout = \"3m\"\ncross_review = true\n\n\
+         [retry]\nmax_retries = 0\n\n[providers.gemini]\nbinary = {}\n",
+        toml_str(&clis.gemini.display().to_string())
+    );
+    let sb = Sandbox::new(&toml);
+    write_gemini_home(&sb.home).unwrap();
+    let settings = serde_json::json!({
+        "security": {"auth": {"selectedType": "gemini-api-key"}},
+        "general": {"maxAttempts": 1},
+    });
+    std::fs::write(sb.home.join(".gemini/settings.json"), settings.to_string()).unwrap();
+    let id = "d-20260101-000000-bbbbb7";
+    let out = sb.run_vnx(
+        &server.gemini_env(&sb.home),
+        &["run", "--json", "--dispatch-id", id, TASK],
+    );
+    let ctx = all(&out);
+    let r = receipt(&out);
+    let review = gate(&r, "cross-review");
+    assert_eq!(review["verdict"], "pass", "{ctx}");
+    assert!(
+        review["detail"]
+            .as_str()
+            .unwrap()
+            .contains("gemini-2.5-pro"),
+        "{ctx}"
+    );
+    let models: Vec<String> = server
+        .model_requests()
+        .iter()
+        .map(requested_model)
+        .collect();
+    assert!(
+        models.iter().any(|m| m.contains("gemini-2.5-flash")),
+        "{models:?}"
+    );
+    assert!(
+        models.iter().any(|m| m.contains("gemini-2.5-pro")),
+        "{models:?}"
+    );
+    assert_eq!(out.status.code(), Some(0), "{ctx}");
+}
