@@ -10,6 +10,7 @@
 mod common;
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
@@ -174,9 +175,10 @@ fn twenty_dispatches_under_a_cap_of_three_with_chains_and_a_rate_limited_provide
             14 => "depends_on = [\"e02\", \"e13\"]\n",
             _ => "",
         };
-        batch.push_str(&format!(
+        let _ = write!(
+            batch,
             "\n[[dispatch]]\nid = \"e{n:02}\"\nprovider = \"{provider}\"\nprompt = \"Review part {n}\"\n{deps}"
-        ));
+        );
     }
     std::fs::write(sb.repo.join("batch.toml"), &batch).unwrap();
 
