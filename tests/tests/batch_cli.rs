@@ -415,9 +415,7 @@ fn ctrl_c_interrupts_running_dispatches_and_starts_no_more() {
     let sb = Sandbox::new(&toml(&extra));
     let mut batch = String::from("[defaults]\nskill = \"review\"\n");
     for n in 1..=6 {
-        batch.push_str(&format!(
-            "\n[[dispatch]]\nid = \"s{n}\"\nprompt = \"p{n}\"\n"
-        ));
+        let _ = write!(batch, "\n[[dispatch]]\nid = \"s{n}\"\nprompt = \"p{n}\"\n");
     }
     std::fs::write(sb.repo.join("b.toml"), batch).unwrap();
     let child = sb
