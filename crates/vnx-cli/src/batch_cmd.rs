@@ -12,11 +12,11 @@ use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use vnx_core::batch::{BatchEvent, BatchFile, BatchOptions, BatchOutcome, EntryStatus};
-use vnx_core::pipeline::{PipelineEvent, ReviewSettings};
+use vnx_core::pipeline::PipelineEvent;
 use vnx_core::{CancelToken, EnvSource};
 
 use crate::Outcome;
-use crate::run_cmd::{OverrideFlags, overrides, watch_signals};
+use crate::run_cmd::{DispatchArgs, watch_signals};
 use crate::term::{escape, usd};
 
 /// Arguments of `vnx batch`.
@@ -32,36 +32,13 @@ pub struct BatchArgs {
     /// Check the file (ids, depends_on, cycles, skills, providers) and run nothing.
     #[arg(long)]
     pub check: bool,
-    /// Provider for entries that name none.
-    #[arg(long)]
-    pub provider: Option<String>,
-    /// Model for entries that name none.
-    #[arg(long)]
-    pub model: Option<String>,
-    /// Lane for entries that name none: headless, pty or tmux.
-    #[arg(long)]
-    pub lane: Option<String>,
-    /// Worker timeout for entries that name none, e.g. 30m.
-    #[arg(long, value_name = "DURATION")]
-    pub timeout: Option<String>,
-    /// Budget per dispatch in USD, e.g. 2.50.
-    #[arg(long, value_name = "USD")]
-    pub max_budget_usd: Option<String>,
-    /// shadow (record report problems) or enforce (fail on them).
-    #[arg(long, value_name = "MODE")]
-    pub gate_mode: Option<String>,
-    /// Skip the cross-model review.
-    #[arg(long)]
-    pub no_cross_review: bool,
-    /// Billing: subscription (default; API keys refused) or api.
-    #[arg(long)]
-    pub billing: Option<String>,
+    /// Provider, model, lane, limits, gates, billing, ledger, review: for
+    /// the entries that set none themselves.
+    #[command(flatten)]
+    pub dispatch: DispatchArgs,
     /// Keep the worktrees of passed dispatches.
     #[arg(long)]
     pub keep: bool,
-    /// Ledger directory (default: `ledger/` at the repository root).
-    #[arg(long, value_name = "PATH")]
-    pub ledger: Option<PathBuf>,
     /// Print the batch outcome as JSON.
     #[arg(long)]
     pub json: bool,
@@ -78,25 +55,11 @@ pub fn run(args: &BatchArgs) -> Result<Outcome> {
     let file = BatchFile::read(&cwd.join(&args.file))?;
     let mut options = BatchOptions::new(&cwd);
     options.max_parallel = args.max_parallel;
-    options.overrides = overrides(
-        &OverrideFlags {
-            provider: args.provider.as_deref(),
-            model: args.model.as_deref(),
-            lane: args.lane.as_deref(),
-            timeout: args.timeout.as_deref(),
-            max_turns: None,
-            max_budget_usd: args.max_budget_usd.as_deref(),
-            gate_mode: args.gate_mode.as_deref(),
-            no_cross_review: args.no_cross_review,
-            billing: args.billing.as_deref(),
-            ledger: args.ledger.as_deref(),
-        },
-        &cwd,
-    )?;
+    options.overrides = args.dispatch.overrides(&cwd)?;
     options.keep = args.keep;
     options.writer = crate::locate::writer_identity();
     options.env = EnvSource::Inherit;
-    options.review = ReviewSettings::default();
+    options.review = args.dispatch.review();
     options.batch_id.clone_from(&args.batch_id);
     if args.check {
         let n = vnx_core::batch::check_batch(&file, &options)?;

@@ -27,55 +27,21 @@ pub struct RunArgs {
     /// Skill to run (`vnx skills list`).
     #[arg(long, default_value = "implement")]
     pub skill: String,
-    /// Provider: claude, codex, gemini, or one configured in vnx.toml.
-    #[arg(long)]
-    pub provider: Option<String>,
-    /// Model to ask for.
-    #[arg(long)]
-    pub model: Option<String>,
-    /// Lane: headless, pty or tmux.
-    #[arg(long)]
-    pub lane: Option<String>,
     /// Run in the current tree instead of a fresh worktree.
     #[arg(long)]
     pub in_place: bool,
     /// Keep the worktree even when the dispatch passes.
     #[arg(long)]
     pub keep: bool,
-    /// Maximum agent turns.
-    #[arg(long)]
-    pub max_turns: Option<u32>,
-    /// Budget in USD, e.g. 2.50.
-    #[arg(long, value_name = "USD")]
-    pub max_budget_usd: Option<String>,
-    /// Total timeout, e.g. 30m.
-    #[arg(long, value_name = "DURATION")]
-    pub timeout: Option<String>,
-    /// shadow (record report problems) or enforce (fail on them).
-    #[arg(long, value_name = "MODE")]
-    pub gate_mode: Option<String>,
-    /// Skip the cross-model review.
-    #[arg(long)]
-    pub no_cross_review: bool,
-    /// Billing: subscription (default; API keys refused) or api.
-    #[arg(long)]
-    pub billing: Option<String>,
-    /// Ledger directory (default: `ledger/` at the repository root).
-    #[arg(long, value_name = "PATH")]
-    pub ledger: Option<PathBuf>,
+    /// Provider, model, lane, limits, gates, billing, ledger, review.
+    #[command(flatten)]
+    pub dispatch: DispatchArgs,
     /// Print the receipt as JSON.
     #[arg(long)]
     pub json: bool,
     /// Print the instruction and the exact argv; run nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Provider of the cross-model review (default: the worker's).
-    #[arg(long, value_name = "NAME", env = "VNX_REVIEW_PROVIDER")]
-    pub review_provider: Option<String>,
-    /// Model of the cross-model review (default: the provider's other model,
-    /// e.g. opus for a sonnet worker).
-    #[arg(long, value_name = "MODEL", env = "VNX_REVIEW_MODEL")]
-    pub review_model: Option<String>,
     /// Use this dispatch id instead of a fresh one (tests, scripted batches).
     #[arg(long, value_name = "ID", hide = true)]
     pub dispatch_id: Option<String>,
@@ -217,106 +183,137 @@ fn read_task(args: &RunArgs) -> Result<String> {
     Ok(text)
 }
 
-/// Flags shared by `vnx run` and `vnx batch` that override `vnx.toml`.
-pub(crate) struct OverrideFlags<'a> {
-    pub provider: Option<&'a str>,
-    pub model: Option<&'a str>,
-    pub lane: Option<&'a str>,
-    pub timeout: Option<&'a str>,
+/// Flags shared by `vnx run` and `vnx batch` that replace `vnx.toml`'s values
+/// (in a batch: for the entries that set none themselves).
+#[derive(Debug, Args)]
+pub struct DispatchArgs {
+    /// Provider: claude, codex, gemini, or one configured in vnx.toml.
+    #[arg(long)]
+    pub provider: Option<String>,
+    /// Model to ask for.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Lane: headless, pty or tmux.
+    #[arg(long)]
+    pub lane: Option<String>,
+    /// Maximum agent turns.
+    #[arg(long)]
     pub max_turns: Option<u32>,
-    pub max_budget_usd: Option<&'a str>,
-    pub gate_mode: Option<&'a str>,
+    /// Budget in USD, e.g. 2.50.
+    #[arg(long, value_name = "USD")]
+    pub max_budget_usd: Option<String>,
+    /// Total timeout, e.g. 30m.
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// shadow (record report problems) or enforce (fail on them).
+    #[arg(long, value_name = "MODE")]
+    pub gate_mode: Option<String>,
+    /// Skip the cross-model review.
+    #[arg(long)]
     pub no_cross_review: bool,
-    pub billing: Option<&'a str>,
-    pub ledger: Option<&'a Path>,
+    /// Billing: subscription (default; API keys refused) or api.
+    #[arg(long)]
+    pub billing: Option<String>,
+    /// Ledger directory (default: `ledger/` at the repository root).
+    #[arg(long, value_name = "PATH")]
+    pub ledger: Option<PathBuf>,
+    /// Provider of the cross-model review (default: the worker's).
+    #[arg(long, value_name = "NAME", env = "VNX_REVIEW_PROVIDER")]
+    pub review_provider: Option<String>,
+    /// Model of the cross-model review (default: the provider's other model,
+    /// e.g. opus for a sonnet worker).
+    #[arg(long, value_name = "MODEL", env = "VNX_REVIEW_MODEL")]
+    pub review_model: Option<String>,
 }
 
-/// Parses the override flags; errors name the flag and the accepted values.
-pub(crate) fn overrides(f: &OverrideFlags<'_>, cwd: &Path) -> Result<Overrides> {
-    let lane = f
-        .lane
-        .map(|l| match l {
-            "headless" => Ok(Lane::Headless),
-            "pty" => Ok(Lane::Pty),
-            "tmux" => Ok(Lane::Tmux),
-            other => Err(anyhow::anyhow!(
-                "unknown lane {other:?}: use headless, pty or tmux"
-            )),
-        })
-        .transpose()?;
-    let timeout = f
-        .timeout
-        .map(|t| {
-            vnx_prepare::parse_duration(t).with_context(|| {
-                format!(
-                    "--timeout {t:?}: expected {}",
-                    vnx_prepare::DURATION_EXPECTED
-                )
+impl DispatchArgs {
+    /// Who reviews.
+    pub(crate) fn review(&self) -> ReviewSettings {
+        ReviewSettings {
+            provider: self.review_provider.clone(),
+            model: self.review_model.clone(),
+        }
+    }
+
+    /// The flags as [`Overrides`]; errors name the flag and the accepted values.
+    pub(crate) fn overrides(&self, cwd: &Path) -> Result<Overrides> {
+        let f = self;
+        let lane = f
+            .lane
+            .as_deref()
+            .map(|l| match l {
+                "headless" => Ok(Lane::Headless),
+                "pty" => Ok(Lane::Pty),
+                "tmux" => Ok(Lane::Tmux),
+                other => Err(anyhow::anyhow!(
+                    "unknown lane {other:?}: use headless, pty or tmux"
+                )),
             })
-        })
-        .transpose()?;
-    let budget = f
-        .max_budget_usd
-        .map(|b| {
-            vnx_prepare::parse_usd(b).with_context(|| {
-                format!(
-                    "--max-budget-usd {b:?}: expected {}",
-                    vnx_prepare::USD_EXPECTED
-                )
+            .transpose()?;
+        let timeout = f
+            .timeout
+            .as_deref()
+            .map(|t| {
+                vnx_prepare::parse_duration(t).with_context(|| {
+                    format!(
+                        "--timeout {t:?}: expected {}",
+                        vnx_prepare::DURATION_EXPECTED
+                    )
+                })
             })
+            .transpose()?;
+        let budget = f
+            .max_budget_usd
+            .as_deref()
+            .map(|b| {
+                vnx_prepare::parse_usd(b).with_context(|| {
+                    format!(
+                        "--max-budget-usd {b:?}: expected {}",
+                        vnx_prepare::USD_EXPECTED
+                    )
+                })
+            })
+            .transpose()?;
+        let gate_mode = f
+            .gate_mode
+            .as_deref()
+            .map(|m| match m {
+                "shadow" => Ok(GateMode::Shadow),
+                "enforce" => Ok(GateMode::Enforce),
+                other => Err(anyhow::anyhow!(
+                    "unknown gate mode {other:?}: use shadow or enforce"
+                )),
+            })
+            .transpose()?;
+        let billing = f
+            .billing
+            .as_deref()
+            .map(|b| match b {
+                "subscription" => Ok(Billing::Subscription),
+                "api" => Ok(Billing::Api),
+                other => Err(anyhow::anyhow!(
+                    "unknown billing {other:?}: use subscription or api"
+                )),
+            })
+            .transpose()?;
+        Ok(Overrides {
+            provider: f.provider.clone(),
+            model: f.model.clone(),
+            lane,
+            timeout,
+            max_turns: f.max_turns,
+            max_budget_usd_micros: budget,
+            gate_mode,
+            cross_review: f.no_cross_review.then_some(false),
+            billing,
+            ledger_dir: f.ledger.as_ref().map(|l| cwd.join(l)),
         })
-        .transpose()?;
-    let gate_mode = f
-        .gate_mode
-        .map(|m| match m {
-            "shadow" => Ok(GateMode::Shadow),
-            "enforce" => Ok(GateMode::Enforce),
-            other => Err(anyhow::anyhow!(
-                "unknown gate mode {other:?}: use shadow or enforce"
-            )),
-        })
-        .transpose()?;
-    let billing = f
-        .billing
-        .map(|b| match b {
-            "subscription" => Ok(Billing::Subscription),
-            "api" => Ok(Billing::Api),
-            other => Err(anyhow::anyhow!(
-                "unknown billing {other:?}: use subscription or api"
-            )),
-        })
-        .transpose()?;
-    Ok(Overrides {
-        provider: f.provider.map(str::to_owned),
-        model: f.model.map(str::to_owned),
-        lane,
-        timeout,
-        max_turns: f.max_turns,
-        max_budget_usd_micros: budget,
-        gate_mode,
-        cross_review: f.no_cross_review.then_some(false),
-        billing,
-        ledger_dir: f.ledger.map(|l| cwd.join(l)),
-    })
+    }
 }
 
 fn inputs(args: &RunArgs, cwd: &Path, task: String) -> Result<DispatchInputs> {
     let mut inputs = DispatchInputs::new(cwd, task, args.skill.clone());
-    inputs.overrides = overrides(
-        &OverrideFlags {
-            provider: args.provider.as_deref(),
-            model: args.model.as_deref(),
-            lane: args.lane.as_deref(),
-            timeout: args.timeout.as_deref(),
-            max_turns: args.max_turns,
-            max_budget_usd: args.max_budget_usd.as_deref(),
-            gate_mode: args.gate_mode.as_deref(),
-            no_cross_review: args.no_cross_review,
-            billing: args.billing.as_deref(),
-            ledger: args.ledger.as_deref(),
-        },
-        cwd,
-    )?;
+    inputs.overrides = args.dispatch.overrides(cwd)?;
     inputs.in_place = args.in_place;
     inputs.keep = args.keep;
     inputs.writer = crate::locate::writer_identity();
@@ -324,9 +321,6 @@ fn inputs(args: &RunArgs, cwd: &Path, task: String) -> Result<DispatchInputs> {
     // repository facts it reads anyway.
     inputs.dispatch_id.clone_from(&args.dispatch_id);
     inputs.env = EnvSource::Inherit;
-    inputs.review = ReviewSettings {
-        provider: args.review_provider.clone(),
-        model: args.review_model.clone(),
-    };
+    inputs.review = args.dispatch.review();
     Ok(inputs)
 }
