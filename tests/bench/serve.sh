@@ -14,8 +14,9 @@
 # as fractions of the interval (a change waits on average half an interval
 # for the next poll). The ledger is pre-filled with the given number of
 # dispatches (started + receipt) so that the board and its snapshot are not
-# empty. Writes are spaced by random 0–50 ms pauses so that they fall
-# anywhere in the poll interval. The client is
+# empty. Each change waits for the previous one's event (which arrives
+# just after a poll), then a random pause of up to one poll interval, so that
+# writes fall anywhere in the interval. The client is
 # crates/vnx-serve/examples/sse_bench.rs (raw HTTP/1.1, one tokio task per
 # client).
 set -euo pipefail
@@ -47,12 +48,12 @@ for poll in 200 50; do
   for _ in $(seq 100); do grep -q http:// "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
   url=$(grep -o 'http://[^ ]*' "$work/serve.out") || { cat "$work/serve.err"; exit 1; }
   echo "-- --poll-ms $poll ($url, pid $server)"
-  "$bench" measure "$url" "$work/root" "$server" "$clients" "$changes" | tee "$work/m.out" | grep -v '^[A-Z_]*='
+  "$bench" measure "$url" "$work/root" "$server" "$clients" "$changes" "$poll" | tee "$work/m.out" | grep -v '^[A-Z_]*='
   p50=$(sed -n 's/^LAT_P50=//p' "$work/m.out"); p99=$(sed -n 's/^LAT_P99=//p' "$work/m.out")
   idle=$(sed -n 's/^RSS_IDLE_KIB=//p' "$work/m.out"); conn=$(sed -n 's/^RSS_CLIENTS_KIB=//p' "$work/m.out")
   awk -v a="$p50" -v b="$p99" -v p="$poll" 'BEGIN {printf "latency vs poll interval %d ms: p50 %.2f×, p99 %.2f×\n", p, a / p, b / p}'
   awk -v i="$idle" -v c="$conn" -v n="$clients" 'BEGIN {printf "RSS with %d clients vs idle: %.2f× (+%.0f KiB, %.0f KiB per client)\n", n, c / i, c - i, (c - i) / n}'
   kill -INT "$server"; wait "$server" || { echo "vnx serve did not exit cleanly on SIGINT"; exit 1; }
   server=""
-  grep -q . "$work/serve.err" && { echo "serve stderr:"; cat "$work/serve.err"; }
+  if grep -q . "$work/serve.err"; then echo "serve stderr:"; cat "$work/serve.err"; fi
 done

@@ -1,11 +1,12 @@
 // Drives Debian's headless Chromium through playwright-core (no browser is
 // ever downloaded) for tests/tests/serve_browser.rs.
 //
-//   node tests/browser/board.mjs --url URL --out DIR --pass ID --fail ID
+//   node tests/browser/board.mjs --url URL --out DIR --pass ENTRY --fail ENTRY --queued ENTRY
 //
-// Loads the board, waits for both dispatches in "running", then the passing
-// one in "gating", then in "passed" and the other in "failed"; opens both
-// receipts and reads their gate verdicts. After each step it prints one JSON
+// Follows three entries of a `vnx batch` (cards are found by batch entry):
+// waits for PASS and FAIL in "running" while QUEUED waits in "queued"; then
+// PASS and QUEUED in "gating"; then both in "passed" and FAIL in "failed";
+// opens the receipts of PASS and FAIL and reads their gate verdicts. After each step it prints one JSON
 // line {"stage": …} on stdout (the test releases the held agents and gate on
 // these); screenshots go to DIR. Diagnostics go to stderr. Every wait has a
 // generous deadline; exit 1 on any failure, with the page's text.
@@ -23,13 +24,13 @@ function parseArgs(argv) {
     if (!argv[i].startsWith('--') || argv[i + 1] === undefined) throw new Error(`bad argument ${argv[i]}`);
     out[argv[i].slice(2)] = argv[i + 1];
   }
-  for (const k of ['url', 'out', 'pass', 'fail']) if (!out[k]) throw new Error(`--${k} is required`);
+  for (const k of ['url', 'out', 'pass', 'fail', 'queued']) if (!out[k]) throw new Error(`--${k} is required`);
   return out;
 }
 
 const args = parseArgs(process.argv.slice(2));
 const stage = (name, data = {}) => console.log(JSON.stringify({ stage: name, ...data }));
-const card = (col, id) => `#col-${col} .card[data-id="${id}"]`;
+const card = (col, entry) => `#col-${col} .card[data-entry="${entry}"]`;
 
 if (!existsSync(CHROMIUM)) {
   console.error(`${CHROMIUM} is missing: run the install step of bash tests/run.sh (bash tests/browser/install.sh)`);
@@ -60,17 +61,20 @@ try {
   await page.waitForSelector('#conn[data-state="live"]');
   await page.waitForSelector(card('running', args.pass));
   await page.waitForSelector(card('running', args.fail));
+  await page.waitForSelector(card('queued', args.queued));
   await shot('1-running.png');
   stage('running');
 
   // The test releases the agents; the gate still holds the passing one.
   await page.waitForSelector(card('gating', args.pass));
+  await page.waitForSelector(card('gating', args.queued));
+  await page.waitForSelector(card('failed', args.fail));
   await shot('2-gating.png');
   stage('gating');
 
   // The test releases the gate.
   await page.waitForSelector(card('passed', args.pass));
-  await page.waitForSelector(card('failed', args.fail));
+  await page.waitForSelector(card('passed', args.queued));
   // Verification re-ran after the receipts: no orphan warning is left.
   await page.waitForSelector('#chain[data-ok="true"]');
   await page.waitForFunction(() => document.querySelector('#chain').dataset.ledgerVersion
@@ -78,8 +82,9 @@ try {
   await page.waitForSelector('#findings-box[hidden]', { state: 'attached' });
   await shot('3-done.png');
 
-  const readReceipt = async (col, id) => {
-    await page.click(card(col, id));
+  const readReceipt = async (col, entry) => {
+    const id = await page.getAttribute(card(col, entry), 'data-id');
+    await page.click(card(col, entry));
     await page.waitForSelector(`#receipt[data-id="${id}"]:not([hidden]) #receipt-status`);
     await page.waitForFunction((want) => {
       const s = document.querySelector('#receipt-status');
@@ -90,7 +95,7 @@ try {
       name: r.dataset.gate, verdict: r.querySelector('.verdict').textContent,
     })));
     const position = await page.$$eval('#receipt-body dl dt', (dts) => dts.map((d) => d.textContent));
-    return { status, gates, position };
+    return { id, status, gates, position };
   };
   const passed = await readReceipt('passed', args.pass);
   await shot('4-receipt-passed.png');

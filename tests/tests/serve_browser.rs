@@ -1,9 +1,10 @@
 //! `vnx serve` in a real browser: Debian's headless Chromium, driven by
-//! `tests/browser/board.mjs` through playwright-core, watches two governed
-//! dispatches (`vnx run`, fake agent as a `command` provider) move across
-//! the board — running, gating, passed; running, failed — then opens both
-//! receipts and reads their gate verdicts. Screenshots are kept in
-//! `$CARGO_TARGET_DIR/test-artifacts/serve/` (default `target/…`).
+//! `tests/browser/board.mjs` through playwright-core, watches a real `vnx
+//! batch` (three governed dispatches, fake agent as a `command` provider,
+//! `--max-parallel 2`) move across the board — queued, running, gating,
+//! passed; running, failed — then opens two receipts and reads their gate
+//! verdicts. Screenshots are kept in `$CARGO_TARGET_DIR/test-artifacts/serve/`
+//! (default `target/…`).
 //!
 //! Nothing is timed: the agents and a command gate wait for release files
 //! that the test creates only once the browser has seen the previous state.
@@ -19,8 +20,11 @@ use std::process::{Child, Command, Stdio};
 use serde_json::Value;
 
 const WRITER: &str = "tester@host";
-const PASS: &str = "d-20261121-120000-aaaaa1";
-const FAIL: &str = "d-20261121-120000-bbbbb2";
+/// Batch entries: held then passing, held then failing, and one that waits
+/// for a slot.
+const PASS: &str = "pass";
+const FAIL: &str = "fail";
+const QUEUED: &str = "later";
 
 /// Kills (SIGKILL) and reaps the children it holds when dropped: a failed
 /// assertion leaves no server or held agent behind.
@@ -127,6 +131,21 @@ timeout = "5m"
         g = wait("gate"),
     );
     std::fs::write(repo.join("vnx.toml"), toml).unwrap();
+    let entry = |id: &str, provider: &str| {
+        format!(
+            "[[dispatch]]\nid = \"{id}\"\nskill = \"review\"\nprovider = \"{provider}\"\nprompt = \"Look around\"\n\n"
+        )
+    };
+    std::fs::write(
+        root.join("batch.toml"),
+        [
+            entry(PASS, "held"),
+            entry(FAIL, "broken"),
+            entry(QUEUED, "held"),
+        ]
+        .concat(),
+    )
+    .unwrap();
     std::fs::write(repo.join("README.md"), "# served\n").unwrap();
     git(&repo, &["add", "-A"]);
     git(&repo, &["commit", "-qm", "init"]);
@@ -168,35 +187,26 @@ fn the_board_in_chromium_follows_dispatches_and_shows_gate_verdicts() {
         .unwrap_or_else(|| panic!("vnx serve printed no URL: {first:?}"))
         .to_owned();
 
-    // Two dispatches, held by their agents.
-    for (id, provider) in [(PASS, "held"), (FAIL, "broken")] {
-        let child = Command::new(&vnx)
-            .args([
-                "run",
-                "--skill",
-                "review",
-                "--provider",
-                provider,
-                "--dispatch-id",
-                id,
-                "Look around",
-            ])
-            .env("VNX_WRITER", WRITER)
-            .current_dir(&repo)
-            .stdin(Stdio::null())
-            .stdout(log_file(&artifacts, &format!("run-{provider}.log")))
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        children.0.push(child);
-    }
+    // The batch: two dispatches held by their agents, the third queued.
+    let batch = Command::new(&vnx)
+        .arg("batch")
+        .arg(root.join("batch.toml"))
+        .args(["--max-parallel", "2"])
+        .env("VNX_WRITER", WRITER)
+        .current_dir(&repo)
+        .stdin(Stdio::null())
+        .stdout(log_file(&artifacts, "batch.log"))
+        .stderr(log_file(&artifacts, "batch.stderr.log"))
+        .spawn()
+        .unwrap();
+    children.0.push(batch);
 
     // The browser.
     let mut node = Command::new("node")
         .arg(browser_dir.join("board.mjs"))
         .args(["--url", &url, "--out"])
         .arg(&artifacts)
-        .args(["--pass", PASS, "--fail", FAIL])
+        .args(["--pass", PASS, "--fail", FAIL, "--queued", QUEUED])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -211,9 +221,9 @@ fn the_board_in_chromium_follows_dispatches_and_shows_gate_verdicts() {
         };
         let stage = msg["stage"].as_str().unwrap_or_default().to_owned();
         match stage.as_str() {
-            // Both cards seen in "running": let the agents finish.
+            // Two cards seen in "running", one in "queued": let the agents finish.
             "running" => std::fs::write(release.join("workers"), "").unwrap(),
-            // The passing one seen in "gating": let its gate finish.
+            // Both held ones seen in "gating": let their gate finish.
             "gating" => std::fs::write(release.join("gate"), "").unwrap(),
             "done" => done = Some(msg),
             _ => {}
@@ -244,7 +254,7 @@ fn the_board_in_chromium_follows_dispatches_and_shows_gate_verdicts() {
         })
         .collect();
     let out = Command::new(&vnx)
-        .args(["receipts", "show", PASS])
+        .args(["receipts", "show", passed["id"].as_str().unwrap()])
         .current_dir(&repo)
         .output()
         .unwrap();

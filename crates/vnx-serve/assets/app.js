@@ -69,7 +69,7 @@ function renderCard(c) {
       .filter(Boolean).join(' · ')
     : null;
   return el('article', {
-    class: 'card', 'data-id': c.dispatch_id, 'data-column': c.column,
+    class: 'card', 'data-id': c.dispatch_id, 'data-column': c.column, 'data-entry': c.batch_entry,
     'data-status': c.status || '', tabindex: '0', title: 'open the receipt',
   },
   el('div', { class: 'title', text: title }),

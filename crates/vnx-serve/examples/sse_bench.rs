@@ -143,7 +143,7 @@ impl Rng {
     }
 }
 
-async fn measure(url: &str, root: &Path, pid: u32, clients: usize, events: u64) {
+async fn measure(url: &str, root: &Path, pid: u32, clients: usize, events: u64, poll_ms: u64) {
     let addr = url
         .trim_start_matches("http://")
         .trim_end_matches('/')
@@ -179,7 +179,7 @@ async fn measure(url: &str, root: &Path, pid: u32, clients: usize, events: u64) 
     let (mut live_lat, mut receipt_lat) = (Vec::new(), Vec::new());
     let (mut live_all, mut receipt_all) = (Vec::new(), Vec::new());
     for i in 0..events {
-        tokio::time::sleep(Duration::from_millis(rng.next() % 50)).await;
+        tokio::time::sleep(Duration::from_millis(rng.next() % poll_ms.max(1))).await;
         let (key, t0, is_live) = if i % 2 == 0 {
             live.turns = i + 1;
             live.elapsed_ms = i;
@@ -293,6 +293,7 @@ fn main() {
                 args[3].parse().unwrap(),
                 args[4].parse().unwrap(),
                 args[5].parse().unwrap(),
+                args[6].parse().unwrap(),
             ));
         }
         _ => {
