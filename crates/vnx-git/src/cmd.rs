@@ -108,6 +108,37 @@ pub(crate) fn run_with<S: AsRef<OsStr>>(
     })
 }
 
+/// Runs git with `input` on its stdin (written from a thread, so git's
+/// output cannot block it) and returns its output whatever the exit status.
+pub(crate) fn run_stdin<S: AsRef<OsStr>>(dir: &Path, args: &[S], input: &[u8]) -> Result<Ran> {
+    use std::io::Write as _;
+    let (mut cmd, command) = git_command(dir, args);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let spawn_err = |source| GitError::Spawn {
+        command: command.clone(),
+        source,
+    };
+    let mut child = cmd.spawn().map_err(spawn_err)?;
+    let out = std::thread::scope(|scope| {
+        if let Some(mut stdin) = child.stdin.take() {
+            // A write error means git exited early; its status says why.
+            scope.spawn(move || {
+                let _ = stdin.write_all(input);
+            });
+        }
+        child.wait_with_output()
+    })
+    .map_err(spawn_err)?;
+    Ok(Ran {
+        status: out.status,
+        stdout: out.stdout,
+        stderr: out.stderr,
+        command,
+    })
+}
+
 /// Runs git and fails on a non-zero exit.
 pub(crate) fn ok<S: AsRef<OsStr>>(dir: &Path, args: &[S]) -> Result<Ran> {
     run(dir, args)?.check()

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::cmd;
-use crate::error::Result;
+use crate::error::{GitError, Result};
 
 /// Identity used when neither the environment nor git's config has one.
 pub const FALLBACK_NAME: &str = "vnx";
@@ -121,60 +121,341 @@ pub fn commit_paths(worktree: &Path, paths: &[&Path], message: &str) -> Result<O
     Ok(Some(head))
 }
 
-/// Environment variables to set so the commit has an identity.
+/// Environment variables that give the commit [`identity`]'s identity.
 fn identity_env(dir: &Path) -> Result<Vec<(&'static str, String)>> {
-    const VARS: [&str; 4] = [
-        "GIT_AUTHOR_NAME",
-        "GIT_COMMITTER_NAME",
-        "GIT_AUTHOR_EMAIL",
-        "GIT_COMMITTER_EMAIL",
-    ];
-    let from_env = |var: &str| std::env::var(var).is_ok_and(|v| !v.is_empty());
-    if VARS.iter().all(|v| from_env(v)) {
-        return Ok(Vec::new());
-    }
-    // One `git config` call for both keys: every git process costs a few ms
-    // and a dispatch commits twice.
-    let (name, email) = configured_identity(dir)?;
-    let mut env = Vec::new();
-    for (var, configured, fallback) in [
-        (VARS[0], &name, FALLBACK_NAME),
-        (VARS[1], &name, FALLBACK_NAME),
-        (VARS[2], &email, FALLBACK_EMAIL),
-        (VARS[3], &email, FALLBACK_EMAIL),
-    ] {
-        if !from_env(var) && configured.is_none() {
-            env.push((var, fallback.to_owned()));
-        }
-    }
-    Ok(env)
+    Ok(identity(dir)?.env().into())
 }
 
-/// `user.name` and `user.email` from git's configuration, each if set and non-empty.
-fn configured_identity(dir: &Path) -> Result<(Option<String>, Option<String>)> {
-    let ran = cmd::run(dir, &["config", "--get-regexp", r"^user\.(name|email)$"])?;
+/// Who a commit is by: author and committer, each a name and an e-mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// Author name.
+    pub author_name: String,
+    /// Author e-mail.
+    pub author_email: String,
+    /// Committer name.
+    pub committer_name: String,
+    /// Committer e-mail.
+    pub committer_email: String,
+}
+
+impl Identity {
+    /// The four `GIT_AUTHOR_*` / `GIT_COMMITTER_*` variables that make git use
+    /// exactly this identity.
+    pub fn env(&self) -> [(&'static str, String); 4] {
+        [
+            ("GIT_AUTHOR_NAME", self.author_name.clone()),
+            ("GIT_AUTHOR_EMAIL", self.author_email.clone()),
+            ("GIT_COMMITTER_NAME", self.committer_name.clone()),
+            ("GIT_COMMITTER_EMAIL", self.committer_email.clone()),
+        ]
+    }
+}
+
+/// The identity vnx commits with in `dir`, resolved as git resolves it
+/// (first non-empty of): `GIT_AUTHOR_NAME` (`…_EMAIL`, `GIT_COMMITTER_…`),
+/// then `author.name` (`author.email`, `committer.…`) and `user.name`
+/// (`user.email`) from git's configuration; else the fallback identity
+/// `vnx <vnx@localhost>` — never git's guess from the host name, so that
+/// commits work, and look the same, on machines with no identity.
+///
+/// Reads the configuration with one `git config` call, none when the
+/// environment sets all four variables.
+///
+/// # Errors
+/// [`crate::GitError::Failed`] when `git config` fails.
+pub fn identity(dir: &Path) -> Result<Identity> {
+    let env = |var: &str| std::env::var(var).ok().filter(|v| !v.is_empty());
+    let vars = [
+        env("GIT_AUTHOR_NAME"),
+        env("GIT_AUTHOR_EMAIL"),
+        env("GIT_COMMITTER_NAME"),
+        env("GIT_COMMITTER_EMAIL"),
+    ];
+    let config = if vars.iter().all(Option::is_some) {
+        Vec::new()
+    } else {
+        configured_identity(dir)?
+    };
+    // The last value of a key wins, as in git.
+    let get = |key: &str| {
+        config
+            .iter()
+            .rev()
+            .find(|(k, v)| k == key && !v.is_empty())
+            .map(|(_, v)| v.clone())
+    };
+    let [author_name, author_email, committer_name, committer_email] = vars;
+    Ok(Identity {
+        author_name: author_name
+            .or_else(|| get("author.name"))
+            .or_else(|| get("user.name"))
+            .unwrap_or_else(|| FALLBACK_NAME.to_owned()),
+        author_email: author_email
+            .or_else(|| get("author.email"))
+            .or_else(|| get("user.email"))
+            .unwrap_or_else(|| FALLBACK_EMAIL.to_owned()),
+        committer_name: committer_name
+            .or_else(|| get("committer.name"))
+            .or_else(|| get("user.name"))
+            .unwrap_or_else(|| FALLBACK_NAME.to_owned()),
+        committer_email: committer_email
+            .or_else(|| get("committer.email"))
+            .or_else(|| get("user.email"))
+            .unwrap_or_else(|| FALLBACK_EMAIL.to_owned()),
+    })
+}
+
+/// The identity keys set in git's configuration, as `(key, value)` in
+/// configuration order (keys lowercased by git).
+fn configured_identity(dir: &Path) -> Result<Vec<(String, String)>> {
+    let ran = cmd::run(
+        dir,
+        &[
+            "config",
+            "--get-regexp",
+            r"^(user|author|committer)\.(name|email)$",
+        ],
+    )?;
     match ran.code() {
-        Some(0) => {
-            let text = ran.text();
-            let value = |key: &str| {
-                text.lines()
-                    .filter_map(|l| l.strip_prefix(key))
-                    .filter_map(|rest| rest.strip_prefix(' '))
-                    .next_back()
-                    .map(str::to_owned)
-                    .filter(|v| !v.is_empty())
-            };
-            Ok((value("user.name"), value("user.email")))
-        }
-        Some(1) => Ok((None, None)),
+        Some(0) => Ok(ran
+            .text()
+            .lines()
+            .map(|l| {
+                let (k, v) = l.split_once(' ').unwrap_or((l, ""));
+                (k.to_owned(), v.to_owned())
+            })
+            .collect()),
+        Some(1) => Ok(Vec::new()),
         _ => Err(ran.failure()),
     }
+}
+
+/// The dispatch commit, as [`commit_work`] left it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkCommit {
+    /// The worktree's HEAD afterwards: the new commit, or the commit HEAD
+    /// was at when there was nothing to commit (the worker's own last
+    /// commit, or the base).
+    pub head: String,
+    /// Whether vnx made a commit.
+    pub committed: bool,
+}
+
+/// [`commit_all`] for a dispatch worktree, with the identity resolved
+/// beforehand ([`identity`]) and HEAD always known: a worker that left
+/// nothing uncommitted costs one `git status` (which also names HEAD), a
+/// worker that did costs `status`, `add`, `commit` and `rev-parse`.
+///
+/// # Errors
+/// [`crate::GitError::Failed`] when a git command fails;
+/// [`crate::GitError::Parse`] when HEAD is unborn.
+pub fn commit_work(worktree: &Path, message: &str, identity: &Identity) -> Result<WorkCommit> {
+    let status = cmd::ok(
+        worktree,
+        &[
+            "status",
+            "--porcelain=v2",
+            "-z",
+            "--branch",
+            "--untracked-files=all",
+        ],
+    )?;
+    let mut oid = None;
+    let mut changes = false;
+    for field in status.stdout.split(|b| *b == 0).filter(|f| !f.is_empty()) {
+        if let Some(rest) = field.strip_prefix(b"# branch.oid ") {
+            oid = Some(String::from_utf8_lossy(rest).into_owned());
+        } else if !field.starts_with(b"# ") {
+            changes = true;
+        }
+    }
+    let head = oid
+        .filter(|o| o.bytes().all(|b| b.is_ascii_hexdigit()) && !o.is_empty())
+        .ok_or_else(|| GitError::Parse {
+            command: status.command.clone(),
+            detail: "no `# branch.oid` with a commit id (unborn HEAD?)".to_owned(),
+        })?;
+    if !changes {
+        return Ok(WorkCommit {
+            head,
+            committed: false,
+        });
+    }
+    cmd::ok(worktree, &["add", "--all"])?;
+    let committed = cmd::run_with(
+        worktree,
+        &[
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "maintenance.auto=false",
+            "commit",
+            "--quiet",
+            "--no-verify",
+            "--allow-empty-message",
+            "-m",
+            message,
+        ],
+        &identity.env(),
+    )?;
+    if !committed.status.success() {
+        // Status can list what `add --all` does not stage (a nested
+        // repository's own changes): then there was nothing to commit.
+        let staged = cmd::run(worktree, &["diff", "--cached", "--quiet", "--no-ext-diff"])?;
+        if staged.code() == Some(0) {
+            return Ok(WorkCommit {
+                head,
+                committed: false,
+            });
+        }
+        return Err(committed.failure());
+    }
+    let head = cmd::ok(worktree, &["rev-parse", "HEAD"])?.text();
+    Ok(WorkCommit {
+        head,
+        committed: true,
+    })
+}
+
+/// A file for [`commit_files`]: its path in the commit's tree (relative,
+/// `/`-separated) and its contents.
+#[derive(Debug, Clone, Copy)]
+pub struct TreeFile<'a> {
+    /// Path in the tree, e.g. `ledger/alice--vnx_d-1.ndjson`.
+    pub path: &'a str,
+    /// The file's bytes (mode `100644`).
+    pub contents: &'a [u8],
+}
+
+/// Commits `files` on top of branch `branch` (e.g. `vnx/<id>`) without
+/// touching any work tree or index: the new commit's tree is the branch
+/// tip's tree with `files` added or replaced, its only parent the tip, and
+/// `refs/heads/<branch>` moves to it (a fast-forward; git refuses anything
+/// else). Returns the new commit id.
+///
+/// One `git fast-import` (plus the `unpack-objects` it runs itself, so the
+/// objects end up loose, as a `git commit`'s would). No hooks, no signing,
+/// committed "now" in the local time zone (`GIT_*_DATE` are not read).
+///
+/// A worktree that has `branch` checked out sees its HEAD move while its
+/// index stays behind; write the files there too and call
+/// [`reset_paths`] if it is kept.
+///
+/// # Errors
+/// [`crate::GitError::Failed`] when the branch does not exist, a path is
+/// invalid or git refuses the update; [`crate::GitError::Parse`] when git
+/// does not print the commit id.
+pub fn commit_files(
+    repo: &Path,
+    branch: &str,
+    files: &[TreeFile<'_>],
+    message: &str,
+    identity: &Identity,
+) -> Result<String> {
+    let ident = |name: &str, email: &str| format!("{} <{}> now", clean(name), clean(email));
+    let mut stream = Vec::new();
+    let head = format!("refs/heads/{branch}");
+    stream.extend_from_slice(format!("commit {head}\nmark :1\n").as_bytes());
+    stream.extend_from_slice(
+        format!(
+            "author {}\ncommitter {}\n",
+            ident(&identity.author_name, &identity.author_email),
+            ident(&identity.committer_name, &identity.committer_email)
+        )
+        .as_bytes(),
+    );
+    data(&mut stream, message.as_bytes());
+    // `^0`: the branch's current tip in the repository (the bare name
+    // would mean the branch as built so far in this stream: nothing).
+    stream.extend_from_slice(format!("from {head}^0\n").as_bytes());
+    for f in files {
+        stream.extend_from_slice(b"M 100644 inline ");
+        stream.extend_from_slice(quote_path(f.path).as_bytes());
+        stream.push(b'\n');
+        data(&mut stream, f.contents);
+    }
+    stream.extend_from_slice(b"\nget-mark :1\n");
+    let ran = cmd::run_stdin(
+        repo,
+        &["fast-import", "--quiet", "--date-format=now"],
+        &stream,
+    )?
+    .check()?;
+    let id = ran.text();
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(GitError::Parse {
+            command: ran.command.clone(),
+            detail: format!("expected a commit id, got {id:?}"),
+        });
+    }
+    Ok(id)
+}
+
+/// Sets the index entries of `paths` (relative to `worktree`) to HEAD's:
+/// for a worktree whose branch [`commit_files`] moved, after the same files
+/// were written into it, so `git status` is clean again.
+///
+/// # Errors
+/// [`crate::GitError::Failed`] when `git reset` fails.
+pub fn reset_paths(worktree: &Path, paths: &[&Path]) -> Result<()> {
+    let mut args: Vec<&std::ffi::OsStr> = vec!["reset".as_ref(), "--quiet".as_ref(), "--".as_ref()];
+    args.extend(paths.iter().map(|p| p.as_os_str()));
+    cmd::ok(worktree, &args)?;
+    Ok(())
+}
+
+/// A `data <n>` command of a fast-import stream with its bytes.
+fn data(stream: &mut Vec<u8>, bytes: &[u8]) {
+    stream.extend_from_slice(format!("data {}\n", bytes.len()).as_bytes());
+    stream.extend_from_slice(bytes);
+    stream.push(b'\n');
+}
+
+/// An identity part without the characters git's ident syntax cannot hold
+/// (`<`, `>`, newlines), as `git commit` strips them.
+fn clean(part: &str) -> String {
+    part.chars()
+        .filter(|c| !matches!(c, '<' | '>' | '\n' | '\r' | '\0'))
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
+
+/// A path as a C-style quoted string for fast-import.
+fn quote_path(path: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(path.len() + 2);
+    out.push('"');
+    for c in path.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if c.is_ascii_control() => {
+                let _ = write!(out, "\\{:03o}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn fast_import_quoting() {
+        assert_eq!(quote_path("ledger/a.ndjson"), r#""ledger/a.ndjson""#);
+        assert_eq!(
+            quote_path("a \"b\"\\c\nd\te é"),
+            r#""a \"b\"\\c\nd\011e é""#
+        );
+        assert_eq!(clean(" Ada <Lovelace>\n "), "Ada Lovelace");
+    }
 
     #[test]
     fn commit_paths_leaves_other_changes_out() {

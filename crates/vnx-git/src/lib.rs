@@ -9,15 +9,19 @@
 //!   about the user's repository.
 //! - [`create`], [`remove`], [`list`], [`prune`]: one worktree per dispatch on
 //!   branch `vnx/<dispatch-id>` under `<repo>/.vnx/worktrees/`.
-//! - [`commit_all`]: commit what the worker left uncommitted, with a fallback
-//!   identity for machines that have none.
+//! - [`commit_all`], [`commit_work`]: commit what the worker left uncommitted,
+//!   with an [`identity`] that falls back to vnx's own on machines that have
+//!   none; [`commit_files`]: a commit of given files on top of a branch,
+//!   through `git fast-import`, touching no work tree (the receipt commit).
+//! - [`discard`]: remove a dispatch worktree without starting git.
 //! - [`diff_facts`]: commits, changed files with line counts, new/deleted files,
 //!   tests touched, diff stat and the bounded unified diff between base and head;
 //!   [`added_lines`] reads the `+` lines of that diff for the gates.
 //!
 //! Architecture invariant: this crate only ever runs `git`, and only reads or
 //! writes files inside the repository's git directory (the exclude file and the
-//! worktree's base record).
+//! worktree's base record) — except that [`discard`] deletes a dispatch
+//! worktree and its administrative directory, as `git worktree remove` would.
 
 mod cmd;
 mod commit;
@@ -26,7 +30,10 @@ mod facts;
 mod repo;
 mod worktree;
 
-pub use commit::{FALLBACK_EMAIL, FALLBACK_NAME, commit_all, commit_paths};
+pub use commit::{
+    FALLBACK_EMAIL, FALLBACK_NAME, Identity, TreeFile, WorkCommit, commit_all, commit_files,
+    commit_paths, commit_work, identity, reset_paths,
+};
 pub use error::{GitError, Result};
 pub use facts::{
     AddedLine, ChangeKind, CommitInfo, DEFAULT_MAX_DIFF_BYTES, DiffFacts, DiffOptions, DiffStat,
@@ -38,6 +45,6 @@ pub use repo::{
 };
 pub use worktree::{
     BRANCH_PREFIX, PruneReport, RemoveMode, WORKTREES_DIR, Worktree, WorktreeInfo, create,
-    create_in, ensure_excluded, list, prune, recorded_base, remove, validate_dispatch_id,
+    create_in, discard, ensure_excluded, list, prune, recorded_base, remove, validate_dispatch_id,
     worktree_path,
 };

@@ -36,6 +36,10 @@ pub struct Worktree {
     pub branch: String,
     /// Commit it started from (HEAD of the repository at creation), full hex id.
     pub base: String,
+    /// git's administrative directory for it (`.git/worktrees/<name>`), as
+    /// read right after creation, before any agent ran in it; `None` if it
+    /// could not be read.
+    pub admin_dir: Option<PathBuf>,
 }
 
 /// How [`remove`] treats uncommitted changes.
@@ -164,7 +168,8 @@ pub fn create_in(info: &RepoInfo, dispatch_id: &str) -> Result<Worktree> {
             base.as_ref(),
         ] as &[&std::ffi::OsStr],
     )?;
-    if let Some(admin) = admin_dir(&path) {
+    let admin = admin_dir(&path);
+    if let Some(admin) = &admin {
         let file = admin.join(BASE_FILE);
         fs::write(&file, format!("{base}\n")).map_err(|source| GitError::Io {
             what: "could not record the base commit in",
@@ -172,7 +177,12 @@ pub fn create_in(info: &RepoInfo, dispatch_id: &str) -> Result<Worktree> {
             source,
         })?;
     }
-    Ok(Worktree { path, branch, base })
+    Ok(Worktree {
+        path,
+        branch,
+        base,
+        admin_dir: admin,
+    })
 }
 
 /// An exclusive lock on `<repo>/.vnx/worktrees/.lock`, held while a
@@ -306,6 +316,61 @@ pub fn remove(repo: &Path, worktree: &Path, mode: RemoveMode) -> Result<()> {
     args.push(worktree.as_os_str());
     cmd::ok(repo, &args)?;
     Ok(())
+}
+
+/// Removes a dispatch's worktree as `git worktree remove --force` does —
+/// the directory with everything in it, then git's administrative directory
+/// for it — without starting git. The branch is kept.
+///
+/// Only the administrative directory recorded at creation
+/// ([`Worktree::admin_dir`]) is ever deleted, and only while it still
+/// describes this worktree (its `gitdir` names `<path>/.git`, it sits in a
+/// `worktrees/` directory, it is not locked): the worktree's own `.git` file
+/// is the agent's to rewrite and is not trusted. Otherwise, and when the
+/// directory removal fails, it falls back to `git worktree remove --force`
+/// (and `git worktree prune` for a directory already gone).
+///
+/// # Errors
+/// As [`remove`] in the fallback; [`GitError::Io`] when the administrative
+/// directory cannot be deleted.
+pub fn discard(repo: &Path, worktree: &Worktree) -> Result<()> {
+    let Some(admin) = worktree
+        .admin_dir
+        .as_deref()
+        .filter(|admin| describes(admin, &worktree.path))
+    else {
+        return remove(repo, &worktree.path, RemoveMode::Force);
+    };
+    // Under the worktree lock, like `remove`: a `git worktree add` running
+    // meanwhile would fail on a half-deleted administrative directory.
+    let lock = WorktreeLock::acquire(repo)?;
+    match fs::remove_dir_all(&worktree.path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(_) => {
+            drop(lock);
+            return remove(repo, &worktree.path, RemoveMode::Force);
+        }
+    }
+    fs::remove_dir_all(admin).map_err(|source| GitError::Io {
+        what: "could not delete the worktree's git directory",
+        path: admin.to_path_buf(),
+        source,
+    })
+}
+
+/// Whether `admin` is git's unlocked administrative directory for the
+/// worktree at `path`.
+fn describes(admin: &Path, path: &Path) -> bool {
+    let in_worktrees_dir = admin
+        .parent()
+        .and_then(Path::file_name)
+        .is_some_and(|n| n == "worktrees");
+    if !in_worktrees_dir || admin.join("locked").exists() {
+        return false;
+    }
+    fs::read_to_string(admin.join("gitdir"))
+        .is_ok_and(|gitdir| Path::new(gitdir.trim()) == path.join(".git"))
 }
 
 /// vnx's worktrees of the repository: those on a `vnx/` branch or under

@@ -495,3 +495,289 @@ fn user_diff_config_does_not_change_the_facts() {
         ("src/lib.rs", 4, "// added")
     );
 }
+
+/// An identity that is not the test environment's, so the tests see whose it is.
+fn test_identity() -> vnx_git::Identity {
+    vnx_git::Identity {
+        author_name: "Ada Author".to_owned(),
+        author_email: "ada@example.com".to_owned(),
+        committer_name: "Cy Committer".to_owned(),
+        committer_email: "cy@example.com".to_owned(),
+    }
+}
+
+#[test]
+fn commit_work_reports_head_with_or_without_a_commit() {
+    let repo = Repo::new();
+    let wt = vnx_git::create(&repo.root, "d-work").unwrap();
+    let id = test_identity();
+
+    // Nothing changed: no commit, HEAD is the base.
+    let work = vnx_git::commit_work(&wt.path, "vnx: d-work", &id).unwrap();
+    assert_eq!(
+        (work.head.as_str(), work.committed),
+        (wt.base.as_str(), false)
+    );
+
+    // The worker committed everything itself: no commit, HEAD is its commit.
+    write(&wt.path, "a.txt", "a\n");
+    git(&wt.path, &["add", "a.txt"]);
+    git(&wt.path, &["commit", "-q", "-m", "worker"]);
+    let worker_head = git(&wt.path, &["rev-parse", "HEAD"]);
+    let work = vnx_git::commit_work(&wt.path, "vnx: d-work", &id).unwrap();
+    assert_eq!(
+        (work.head.as_str(), work.committed),
+        (worker_head.as_str(), false)
+    );
+
+    // Left uncommitted (an untracked file in a new directory, a deletion): committed with the identity.
+    write(&wt.path, "new dir/b.txt", "b\n");
+    fs::remove_file(wt.path.join("README.md")).unwrap();
+    let work = vnx_git::commit_work(&wt.path, "vnx: d-work\n\nbody\n", &id).unwrap();
+    assert!(work.committed);
+    assert_eq!(work.head, git(&wt.path, &["rev-parse", "HEAD"]));
+    assert_eq!(git(&wt.path, &["rev-parse", "HEAD^"]), worker_head);
+    assert_eq!(
+        git(&wt.path, &["log", "-1", "--format=%an <%ae>|%cn <%ce>|%s"]),
+        "Ada Author <ada@example.com>|Cy Committer <cy@example.com>|vnx: d-work"
+    );
+    assert_eq!(git(&wt.path, &["status", "--porcelain"]), "");
+}
+
+#[test]
+fn commit_files_adds_exactly_the_files_on_top_of_the_branch() {
+    let repo = Repo::new();
+    // The base already has a ledger with a manifest and another segment.
+    write(&repo.root, "ledger/ledger.json", "{\"id\":1}\n");
+    write(&repo.root, "ledger/other.ndjson", "old\n");
+    git(&repo.root, &["add", "-A"]);
+    git(&repo.root, &["commit", "-q", "-m", "ledger"]);
+    let wt = vnx_git::create(&repo.root, "d-receipt").unwrap();
+    write(&wt.path, "src/work.rs", "pub fn work() {}\n");
+    let work = vnx_git::commit_work(&wt.path, "vnx: d-receipt", &test_identity()).unwrap();
+    assert!(work.committed);
+    // Left behind by a command gate after the work commit: stays out.
+    write(&wt.path, "target/out.txt", "build output\n");
+
+    let segment = "ledger/alice@host--vnx_d-receipt.ndjson";
+    let contents: &[u8] = b"{\"hash\":\"x\"}\n{\"hash\":\"y\"}\n";
+    let files = [
+        vnx_git::TreeFile {
+            path: "ledger/ledger.json",
+            contents: b"{\"id\":1}\n",
+        },
+        vnx_git::TreeFile {
+            path: segment,
+            contents,
+        },
+    ];
+    let commit = vnx_git::commit_files(
+        &repo.root,
+        &wt.branch,
+        &files,
+        "vnx: receipt of dispatch d-receipt (passed)\n\nvnx-dispatch: d-receipt\n",
+        &test_identity(),
+    )
+    .unwrap();
+
+    // The branch moved to it; its only parent is the work commit.
+    assert_eq!(git(&repo.root, &["rev-parse", &wt.branch]), commit);
+    assert_eq!(
+        git(&repo.root, &["rev-list", "--parents", "-n", "1", &commit]),
+        format!("{commit} {}", work.head)
+    );
+    // Its tree is the work commit's plus the segment, nothing else (the
+    // identical manifest is no change).
+    assert_eq!(
+        git(
+            &repo.root,
+            &[
+                "diff-tree",
+                "-r",
+                "--no-commit-id",
+                "--name-status",
+                &work.head,
+                &commit
+            ]
+        ),
+        format!("A\t{segment}")
+    );
+    let mut expected = git(&repo.root, &["ls-tree", "-r", "--name-only", &work.head]);
+    expected.push('\n');
+    expected.push_str(segment);
+    let mut expected: Vec<&str> = expected.lines().collect();
+    expected.sort_unstable();
+    assert_eq!(
+        git(&repo.root, &["ls-tree", "-r", "--name-only", &commit])
+            .lines()
+            .collect::<Vec<_>>(),
+        expected
+    );
+    assert_eq!(
+        git(&repo.root, &["show", &format!("{commit}:{segment}")]).as_bytes(),
+        contents.trim_ascii_end()
+    );
+    assert_eq!(
+        git(
+            &repo.root,
+            &["log", "-1", "--format=%an <%ae>|%cn <%ce>|%s|%b", &commit]
+        ),
+        "Ada Author <ada@example.com>|Cy Committer <cy@example.com>|vnx: receipt of dispatch d-receipt (passed)|vnx-dispatch: d-receipt"
+    );
+    // The objects are loose, as a `git commit`'s: no pack per receipt.
+    assert_eq!(
+        git(&repo.root, &["count-objects", "-v"])
+            .lines()
+            .find(|l| l.starts_with("packs:")),
+        Some("packs: 0")
+    );
+
+    // A kept worktree: the same files written there and their index entries
+    // reset to the new HEAD leave it clean but for the gate's output.
+    assert_eq!(git(&wt.path, &["rev-parse", "HEAD"]), commit);
+    write(&wt.path, segment, std::str::from_utf8(contents).unwrap());
+    vnx_git::reset_paths(
+        &wt.path,
+        &[Path::new(segment), Path::new("ledger/ledger.json")],
+    )
+    .unwrap();
+    assert_eq!(git(&wt.path, &["status", "--porcelain"]), "?? target/");
+
+    // A branch that does not exist: an error, nothing created.
+    let err =
+        vnx_git::commit_files(&repo.root, "vnx/none", &files, "m", &test_identity()).unwrap_err();
+    assert!(matches!(err, GitError::Failed { .. }), "{err:?}");
+    assert_eq!(git(&repo.root, &["branch", "--list", "vnx/none"]), "");
+}
+
+#[test]
+fn commit_files_quotes_unusual_paths_and_new_directories() {
+    let repo = Repo::new();
+    let wt = vnx_git::create(&repo.root, "d-quote").unwrap();
+    let path = "new ledger/a \"b\" \\c.ndjson";
+    let commit = vnx_git::commit_files(
+        &repo.root,
+        &wt.branch,
+        &[vnx_git::TreeFile {
+            path,
+            contents: b"x\n",
+        }],
+        "m",
+        &test_identity(),
+    )
+    .unwrap();
+    assert_eq!(
+        git(
+            &repo.root,
+            &[
+                "-c",
+                "core.quotePath=false",
+                "diff-tree",
+                "-r",
+                "-z",
+                "--no-commit-id",
+                "--name-only",
+                &wt.base,
+                &commit
+            ]
+        ),
+        format!("{path}\0")
+    );
+}
+
+#[test]
+fn discard_removes_the_worktree_and_git_forgets_it() {
+    let repo = Repo::new();
+    let wt = vnx_git::create(&repo.root, "d-discard").unwrap();
+    let other = vnx_git::create(&repo.root, "d-other").unwrap();
+    let admin = wt.admin_dir.clone().expect("admin dir recorded");
+    assert!(
+        admin.starts_with(repo.root.join(".git/worktrees")),
+        "{admin:?}"
+    );
+    write(&wt.path, "uncommitted.txt", "lost\n");
+    write(&wt.path, "deep/er/file.txt", "lost\n");
+    // The agent rewrites the worktree's `.git` file to point at another
+    // worktree's git directory: only the recorded one is deleted.
+    let other_admin = other.admin_dir.clone().unwrap();
+    fs::write(
+        wt.path.join(".git"),
+        format!("gitdir: {}\n", other_admin.display()),
+    )
+    .unwrap();
+
+    vnx_git::discard(&repo.root, &wt).unwrap();
+    assert!(!wt.path.exists());
+    assert!(!admin.exists());
+    assert!(other_admin.exists() && other.path.exists());
+    let listed = git(&repo.root, &["worktree", "list", "--porcelain"]);
+    assert!(!listed.contains("d-discard"), "{listed}");
+    assert!(listed.contains("d-other"), "{listed}");
+    // Nothing for prune to do, the branch is kept.
+    assert_eq!(
+        git(&repo.root, &["worktree", "prune", "--dry-run", "-v"]),
+        ""
+    );
+    assert_eq!(git(&repo.root, &["rev-parse", &wt.branch]), wt.base);
+
+    // A directory already gone: the git directory still goes.
+    fs::remove_dir_all(&other.path).unwrap();
+    vnx_git::discard(&repo.root, &other).unwrap();
+    assert!(!other_admin.exists());
+    assert_eq!(
+        git(&repo.root, &["worktree", "list", "--porcelain"])
+            .lines()
+            .filter(|l| l.starts_with("worktree "))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn discard_leaves_a_locked_worktree_to_git() {
+    let repo = Repo::new();
+    let wt = vnx_git::create(&repo.root, "d-locked").unwrap();
+    git(&repo.root, &["worktree", "lock", wt.path.to_str().unwrap()]);
+    // git refuses to remove a locked worktree without a double --force.
+    let err = vnx_git::discard(&repo.root, &wt).unwrap_err();
+    assert!(matches!(err, GitError::Failed { .. }), "{err:?}");
+    assert!(wt.path.exists() && wt.admin_dir.as_ref().unwrap().exists());
+}
+
+#[test]
+fn identity_prefers_author_and_committer_keys_over_user() {
+    if [
+        "GIT_AUTHOR_NAME",
+        "GIT_AUTHOR_EMAIL",
+        "GIT_COMMITTER_NAME",
+        "GIT_COMMITTER_EMAIL",
+    ]
+    .iter()
+    .any(|v| std::env::var_os(v).is_some())
+    {
+        return; // the environment decides; nothing to see here
+    }
+    let repo = Repo::new();
+    git(&repo.root, &["config", "user.name", "User Name"]);
+    git(&repo.root, &["config", "user.email", "user@example.com"]);
+    git(&repo.root, &["config", "author.name", "Author Name"]);
+    git(
+        &repo.root,
+        &["config", "committer.email", "committer@example.com"],
+    );
+    let id = vnx_git::identity(&repo.root).unwrap();
+    assert_eq!(
+        (
+            id.author_name.as_str(),
+            id.author_email.as_str(),
+            id.committer_name.as_str(),
+            id.committer_email.as_str()
+        ),
+        (
+            "Author Name",
+            "user@example.com",
+            "User Name",
+            "committer@example.com"
+        )
+    );
+}
