@@ -22,7 +22,9 @@
 //! same `dispatch.started` and `dispatch.receipt` bodies are appended to the
 //! ledger *inside the dispatch worktree*, in segment
 //! `<writer>--vnx_<dispatch-id>.ndjson`, and committed on the dispatch branch
-//! on top of the work commit. Merging `vnx/<id>` therefore brings a new
+//! on top of the work commit (with `git fast-import`, which moves the branch
+//! without touching the worktree's index; a kept worktree's index is then
+//! brought up to it). Merging `vnx/<id>` therefore brings a new
 //! segment holding exactly this dispatch's receipt, which `vnx gate --base`
 //! reads in CI. When the ledger's `ledger.json` is not committed yet, the
 //! branch gets a copy (same ledger id); commit it on the main branch first so
@@ -32,6 +34,13 @@
 //! the review's (`review/`) and the report file the worker is asked to write
 //! (`report.json`), outside the worktree so that the dispatch commit never
 //! picks it up; `.vnx/runs/.gitignore` keeps the directory out of `git status`.
+//!
+//! **Cost.** Every git process costs milliseconds, so the pipeline runs as
+//! few as it can (see `tests/bench/run-overhead.sh`): the main tree's
+//! `git status` and the commit identity are read while `git worktree add`
+//! runs; a worker that left nothing uncommitted costs one `git status`; the
+//! receipt commit is one `git fast-import`; a passed dispatch's worktree is
+//! deleted without git ([`vnx_git::discard`]).
 //!
 //! Units: durations in milliseconds, money in integer micro-USD.
 
@@ -512,6 +521,10 @@ struct Setup {
     warnings: Vec<String>,
     /// Receipt hashes this dispatch builds on.
     builds_on: Vec<String>,
+    /// Who vnx's commits on the dispatch branch are by, read while the
+    /// worktree was created (`None`: in place, or the read failed and is
+    /// retried when needed).
+    identity: Option<vnx_git::Identity>,
 }
 
 fn setup(
@@ -525,19 +538,18 @@ fn setup(
         .as_deref()
         .and_then(|r| plan.ledger_dir.strip_prefix(r).ok())
         .map(Path::to_path_buf);
-    let mut warnings = Vec::new();
-    if let Some(repo) = &plan.repo
-        && let Some(w) = dirty_warning(repo, ledger_rel.as_deref())
-    {
-        warnings.push(if inputs.in_place {
-            w.replace(
-                "the worktree starts from HEAD without them",
-                "--in-place: they are in the worker's tree but not in the gates' git facts",
-            )
-        } else {
-            w
-        });
-    }
+    let dirty_of = |repo: &Path| {
+        dirty_warning(repo, ledger_rel.as_deref()).map(|w| {
+            if inputs.in_place {
+                w.replace(
+                    "the worktree starts from HEAD without them",
+                    "--in-place: they are in the worker's tree but not in the gates' git facts",
+                )
+            } else {
+                w
+            }
+        })
+    };
     let ledger = Ledger::open_or_create(&plan.ledger_dir)
         .map_err(PipelineError::ledger(&plan.ledger_dir))?;
     let segment = inputs.segment.clone().unwrap_or_else(|| {
@@ -555,16 +567,32 @@ fn setup(
             schema_file,
         ))?;
     }
-    let (worktree, base) = match (&plan.repo_info, inputs.in_place) {
+    let mut identity = None;
+    let (worktree, base, dirty) = match (&plan.repo_info, inputs.in_place) {
         (Some(info), false) => {
-            let wt = vnx_git::create_in(info, &plan.id)?;
+            // The main tree's `git status` (for the warning) and the commit
+            // identity are read while git checks the worktree out: three
+            // independent git processes at once instead of in a row.
+            let (created, dirty, ident) = std::thread::scope(|scope| {
+                let dirty = scope.spawn(|| dirty_of(&info.root));
+                let ident = scope.spawn(|| vnx_git::identity(&info.root));
+                let created = vnx_git::create_in(info, &plan.id);
+                (
+                    created,
+                    dirty.join().ok().flatten(),
+                    ident.join().ok().and_then(Result::ok),
+                )
+            });
+            let wt = created?;
+            identity = ident;
             let base = wt.base.clone();
             plan.workdir.clone_from(&wt.path);
-            (Some(wt), Some(base))
+            (Some(wt), Some(base), dirty)
         }
-        (Some(info), true) => (None, info.head.clone()),
-        (None, _) => (None, None),
+        (Some(info), true) => (None, info.head.clone(), dirty_of(&info.root)),
+        (None, _) => (None, None, None),
     };
+    let mut warnings: Vec<String> = dirty.into_iter().collect();
     warnings.extend(plan.prepared.warnings.iter().cloned());
     for w in &warnings {
         events(PipelineEvent::Warning(w.clone()));
@@ -600,6 +628,7 @@ fn setup(
             .iter()
             .map(|b| b.receipt_hash.clone())
             .collect(),
+        identity,
     })
 }
 
@@ -670,7 +699,7 @@ pub async fn run_dispatch(
     let started_record = NewRecord::new(KIND_DISPATCH_STARTED, &s.started)?;
     if let Err(e) = s.ledger.append(&s.segment, &[started_record]) {
         if let (Some(repo), Some(wt)) = (&s.plan.repo, &s.worktree) {
-            let _ = vnx_git::remove(repo, &wt.path, vnx_git::RemoveMode::Force);
+            let _ = vnx_git::discard(repo, wt);
         }
         return Err(PipelineError::Ledger {
             dir: s.plan.ledger_dir.clone(),
@@ -746,17 +775,18 @@ pub async fn run_dispatch(
     };
     live.borrow_mut().finish(&receipt);
     events(PipelineEvent::Phase(Phase::Cleanup));
-    let branch_receipt = match commit_receipt_on_branch(&s, inputs, &receipt) {
-        Ok(b) => b,
+    let (branch_receipt, committed_paths) = match commit_receipt_on_branch(&s, inputs, &receipt) {
+        Ok(Some((b, paths))) => (Some(b), paths),
+        Ok(None) => (None, Vec::new()),
         Err(w) => {
             events(PipelineEvent::Warning(w));
-            None
+            (None, Vec::new())
         }
     };
     let mut kept_worktree = None;
     if let (Some(repo), Some(wt)) = (&s.plan.repo, &s.worktree) {
         if receipt.status.is_passed() && !inputs.keep {
-            if let Err(e) = vnx_git::remove(repo, &wt.path, vnx_git::RemoveMode::Force) {
+            if let Err(e) = vnx_git::discard(repo, wt) {
                 events(PipelineEvent::Warning(format!(
                     "could not remove the worktree {}: {e}",
                     wt.path.display()
@@ -765,6 +795,17 @@ pub async fn run_dispatch(
             }
         } else {
             kept_worktree = Some(wt.path.clone());
+        }
+        // The receipt commit moved the branch under the kept worktree: bring
+        // its index up to the files it already has, so it shows clean.
+        if kept_worktree.is_some() && !committed_paths.is_empty() {
+            let paths: Vec<&Path> = committed_paths.iter().map(PathBuf::as_path).collect();
+            if let Err(e) = vnx_git::reset_paths(&wt.path, &paths) {
+                events(PipelineEvent::Warning(format!(
+                    "the receipt is committed on {}, but the kept worktree's index was not updated ({e}); `git status` there shows the ledger files as changed",
+                    wt.branch
+                )));
+            }
         }
     }
     Ok(DispatchOutcome {
@@ -940,7 +981,11 @@ async fn body(
         events(PipelineEvent::Phase(Phase::Commit));
         let committed = if let Some(wt) = &s.worktree {
             let message = commit_message(&s.plan.id, &s.plan.skill.name, &inputs.task);
-            vnx_git::commit_all(&wt.path, &message)?
+            let identity = match &s.identity {
+                Some(identity) => identity.clone(),
+                None => vnx_git::identity(&wt.path)?,
+            };
+            Some(vnx_git::commit_work(&wt.path, &message, &identity)?.head)
         } else {
             r.warnings.push(
                 "--in-place: nothing was committed; the git facts cover only commits the worker made"
@@ -1303,14 +1348,17 @@ async fn cross_review(
 }
 
 /// Appends the dispatch's started record and receipt to the ledger inside
-/// the worktree (segment `<writer>--vnx_<id>.ndjson`) and commits it on the
-/// dispatch branch. `Ok(None)` for dispatches without a worktree; `Err` is a
+/// the worktree (segment `<writer>--vnx_<id>.ndjson`, beside a copy of
+/// `ledger.json` when the branch has none) and commits those files on the
+/// dispatch branch with `git fast-import`, which leaves the worktree's index
+/// alone. Returns the branch receipt and the committed paths (relative to
+/// the worktree); `Ok(None)` for dispatches without a worktree; `Err` is a
 /// warning to show.
 fn commit_receipt_on_branch(
     s: &Setup,
     inputs: &DispatchInputs,
     receipt: &DispatchReceipt,
-) -> Result<Option<BranchReceipt>, String> {
+) -> Result<Option<(BranchReceipt, Vec<PathBuf>)>, String> {
     let (Some(repo), Some(wt), Some(branch)) = (&s.plan.repo, &s.worktree, &s.plan.branch) else {
         return Ok(None);
     };
@@ -1352,12 +1400,46 @@ fn commit_receipt_on_branch(
         "vnx: receipt of dispatch {} ({status})\n\nvnx-dispatch: {}\n",
         s.plan.id, s.plan.id
     );
-    // Only the ledger: what a command gate left behind (build output, lock
-    // files) stays out of the branch.
-    let commit = vnx_git::commit_paths(&wt.path, &[rel], &message)
-        .map_err(|e| fail("committing", &e))?
-        .ok_or_else(|| fail("committing", &"nothing to commit"))?;
-    Ok(Some(BranchReceipt { segment, commit }))
+    // Only the ledger's manifest and the new segment: what a command gate
+    // left behind (build output, lock files) stays out of the branch.
+    let paths = [
+        rel.join(vnx_ledger::store::MANIFEST_FILE),
+        rel.join(&segment),
+    ];
+    let mut contents = Vec::with_capacity(paths.len());
+    for path in &paths {
+        let bytes = std::fs::read(wt.path.join(path))
+            .map_err(|e| fail(&format!("reading {}", path.display()), &e))?;
+        let name =
+            tree_path(path).ok_or_else(|| fail("the ledger path is not UTF-8", &path.display()))?;
+        contents.push((name, bytes));
+    }
+    let files: Vec<vnx_git::TreeFile<'_>> = contents
+        .iter()
+        .map(|(path, bytes)| vnx_git::TreeFile {
+            path,
+            contents: bytes,
+        })
+        .collect();
+    let identity = match &s.identity {
+        Some(identity) => identity.clone(),
+        None => vnx_git::identity(repo).map_err(|e| fail("reading the git identity", &e))?,
+    };
+    let commit = vnx_git::commit_files(repo, branch, &files, &message, &identity)
+        .map_err(|e| fail("committing", &e))?;
+    Ok(Some((BranchReceipt { segment, commit }, paths.to_vec())))
+}
+
+/// A relative path as git names it in a tree: components joined by `/`.
+fn tree_path(path: &Path) -> Option<String> {
+    let parts: Option<Vec<&str>> = path
+        .components()
+        .map(|c| match c {
+            std::path::Component::Normal(part) => part.to_str(),
+            _ => None,
+        })
+        .collect();
+    parts.map(|p| p.join("/"))
 }
 
 #[cfg(test)]
