@@ -175,8 +175,48 @@ pub fn identity(dir: &Path) -> Result<Identity> {
     let config = if vars.iter().all(Option::is_some) {
         Vec::new()
     } else {
-        configured_identity(dir)?
+        read_config(dir)?
     };
+    Ok(resolve_identity(vars, &config))
+}
+
+/// What vnx's own commits take from git's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitSettings {
+    /// Who the commits are by ([`identity`]).
+    pub identity: Identity,
+    /// `core.fsync` or `core.fsyncObjectFiles` is set: [`commit_files`]
+    /// leaves git's fsync behaviour exactly as configured.
+    pub fsync_configured: bool,
+}
+
+/// [`identity`] and whether the user chose what git fsyncs, read with one
+/// `git config` call (always, also when the environment gives the identity).
+///
+/// # Errors
+/// [`crate::GitError::Failed`] when `git config` fails.
+pub fn commit_settings(dir: &Path) -> Result<CommitSettings> {
+    let env = |var: &str| std::env::var(var).ok().filter(|v| !v.is_empty());
+    let vars = [
+        env("GIT_AUTHOR_NAME"),
+        env("GIT_AUTHOR_EMAIL"),
+        env("GIT_COMMITTER_NAME"),
+        env("GIT_COMMITTER_EMAIL"),
+    ];
+    let config = read_config(dir)?;
+    let fsync_configured = config
+        .iter()
+        .any(|(k, _)| k == "core.fsync" || k == "core.fsyncobjectfiles");
+    Ok(CommitSettings {
+        identity: resolve_identity(vars, &config),
+        fsync_configured,
+    })
+}
+
+/// The identity from the `GIT_*` variables (author name, author e-mail,
+/// committer name, committer e-mail) and the configuration read by
+/// [`read_config`].
+fn resolve_identity(vars: [Option<String>; 4], config: &[(String, String)]) -> Identity {
     // The last value of a key wins, as in git.
     let get = |key: &str| {
         config
@@ -186,7 +226,7 @@ pub fn identity(dir: &Path) -> Result<Identity> {
             .map(|(_, v)| v.clone())
     };
     let [author_name, author_email, committer_name, committer_email] = vars;
-    Ok(Identity {
+    Identity {
         author_name: author_name
             .or_else(|| get("author.name"))
             .or_else(|| get("user.name"))
@@ -203,18 +243,18 @@ pub fn identity(dir: &Path) -> Result<Identity> {
             .or_else(|| get("committer.email"))
             .or_else(|| get("user.email"))
             .unwrap_or_else(|| FALLBACK_EMAIL.to_owned()),
-    })
+    }
 }
 
-/// The identity keys set in git's configuration, as `(key, value)` in
-/// configuration order (keys lowercased by git).
-fn configured_identity(dir: &Path) -> Result<Vec<(String, String)>> {
+/// The identity keys and the fsync keys set in git's configuration, as
+/// `(key, value)` in configuration order (keys lowercased by git).
+fn read_config(dir: &Path) -> Result<Vec<(String, String)>> {
     let ran = cmd::run(
         dir,
         &[
             "config",
             "--get-regexp",
-            r"^(user|author|committer)\.(name|email)$",
+            r"^((user|author|committer)\.(name|email)|core\.fsync(objectfiles)?)$",
         ],
     )?;
     match ran.code() {
@@ -335,8 +375,10 @@ pub struct TreeFile<'a> {
 /// else). Returns the new commit id.
 ///
 /// One `git fast-import` (plus the `unpack-objects` it runs itself, so the
-/// objects end up loose, as a `git commit`'s would). No hooks, no signing,
-/// committed "now" in the local time zone (`GIT_*_DATE` are not read).
+/// objects end up loose, as a `git commit`'s would; its temporary pack is
+/// not fsynced unless the user configured fsync, see [`CommitSettings`]).
+/// No hooks, no signing, committed "now" in the local time zone
+/// (`GIT_*_DATE` are not read).
 ///
 /// A worktree that has `branch` checked out sees its HEAD move while its
 /// index stays behind; write the files there too and call
@@ -351,8 +393,9 @@ pub fn commit_files(
     branch: &str,
     files: &[TreeFile<'_>],
     message: &str,
-    identity: &Identity,
+    settings: &CommitSettings,
 ) -> Result<String> {
+    let identity = &settings.identity;
     let ident = |name: &str, email: &str| format!("{} <{}> now", clean(name), clean(email));
     let mut stream = Vec::new();
     let head = format!("refs/heads/{branch}");
@@ -376,12 +419,7 @@ pub fn commit_files(
         data(&mut stream, f.contents);
     }
     stream.extend_from_slice(b"\nget-mark :1\n");
-    let ran = cmd::run_stdin(
-        repo,
-        &["fast-import", "--quiet", "--date-format=now"],
-        &stream,
-    )?
-    .check()?;
+    let ran = cmd::run_stdin(repo, &fast_import_args(settings), &stream)?.check()?;
     let id = ran.text();
     if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(GitError::Parse {
@@ -403,6 +441,24 @@ pub fn reset_paths(worktree: &Path, paths: &[&Path]) -> Result<()> {
     args.extend(paths.iter().map(|p| p.as_os_str()));
     cmd::ok(worktree, &args)?;
     Ok(())
+}
+
+/// The arguments of [`commit_files`]' `git fast-import`.
+///
+/// fast-import writes its objects as a pack, fsyncs it, then (below
+/// `fastimport.unpackLimit`, 100 objects) has `unpack-objects` turn it into
+/// loose objects and deletes it. Unless the user configured fsync, the pack
+/// component is left out (`-c core.fsync=-pack`: git's default minus packs):
+/// the only pack written is that temporary one, so no lasting file loses an
+/// fsync — the loose objects and the ref are not fsynced by default either,
+/// exactly as for a `git commit`.
+fn fast_import_args(settings: &CommitSettings) -> Vec<&'static str> {
+    let mut args = Vec::new();
+    if !settings.fsync_configured {
+        args.extend(["-c", "core.fsync=-pack"]);
+    }
+    args.extend(["fast-import", "--quiet", "--date-format=now"]);
+    args
 }
 
 /// A `data <n>` command of a fast-import stream with its bytes.
@@ -446,6 +502,35 @@ fn quote_path(path: &str) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn fast_import_keeps_a_configured_fsync() {
+        let identity = Identity {
+            author_name: "a".into(),
+            author_email: "a@x".into(),
+            committer_name: "c".into(),
+            committer_email: "c@x".into(),
+        };
+        let mut settings = CommitSettings {
+            identity,
+            fsync_configured: false,
+        };
+        assert_eq!(
+            fast_import_args(&settings),
+            [
+                "-c",
+                "core.fsync=-pack",
+                "fast-import",
+                "--quiet",
+                "--date-format=now"
+            ]
+        );
+        settings.fsync_configured = true;
+        assert_eq!(
+            fast_import_args(&settings),
+            ["fast-import", "--quiet", "--date-format=now"]
+        );
+    }
 
     #[test]
     fn fast_import_quoting() {

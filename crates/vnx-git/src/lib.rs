@@ -31,8 +31,8 @@ mod repo;
 mod worktree;
 
 pub use commit::{
-    FALLBACK_EMAIL, FALLBACK_NAME, Identity, TreeFile, WorkCommit, commit_all, commit_files,
-    commit_paths, commit_work, identity, reset_paths,
+    CommitSettings, FALLBACK_EMAIL, FALLBACK_NAME, Identity, TreeFile, WorkCommit, commit_all,
+    commit_files, commit_paths, commit_settings, commit_work, identity, reset_paths,
 };
 pub use error::{GitError, Result};
 pub use facts::{

@@ -506,6 +506,14 @@ fn test_identity() -> vnx_git::Identity {
     }
 }
 
+/// [`test_identity`], fsync as git's default.
+fn test_settings() -> vnx_git::CommitSettings {
+    vnx_git::CommitSettings {
+        identity: test_identity(),
+        fsync_configured: false,
+    }
+}
+
 #[test]
 fn commit_work_reports_head_with_or_without_a_commit() {
     let repo = Repo::new();
@@ -576,7 +584,7 @@ fn commit_files_adds_exactly_the_files_on_top_of_the_branch() {
         &wt.branch,
         &files,
         "vnx: receipt of dispatch d-receipt (passed)\n\nvnx-dispatch: d-receipt\n",
-        &test_identity(),
+        &test_settings(),
     )
     .unwrap();
 
@@ -645,7 +653,7 @@ fn commit_files_adds_exactly_the_files_on_top_of_the_branch() {
 
     // A branch that does not exist: an error, nothing created.
     let err =
-        vnx_git::commit_files(&repo.root, "vnx/none", &files, "m", &test_identity()).unwrap_err();
+        vnx_git::commit_files(&repo.root, "vnx/none", &files, "m", &test_settings()).unwrap_err();
     assert!(matches!(err, GitError::Failed { .. }), "{err:?}");
     assert_eq!(git(&repo.root, &["branch", "--list", "vnx/none"]), "");
 }
@@ -663,7 +671,7 @@ fn commit_files_quotes_unusual_paths_and_new_directories() {
             contents: b"x\n",
         }],
         "m",
-        &test_identity(),
+        &test_settings(),
     )
     .unwrap();
     assert_eq!(
@@ -779,5 +787,33 @@ fn identity_prefers_author_and_committer_keys_over_user() {
             "User Name",
             "committer@example.com"
         )
+    );
+}
+
+#[test]
+fn commit_settings_notice_a_configured_fsync() {
+    let repo = Repo::new();
+    let settings = vnx_git::commit_settings(&repo.root).unwrap();
+    assert_eq!(settings.identity, vnx_git::identity(&repo.root).unwrap());
+    // The developer's own git configuration may set it; only a change is checked.
+    let global = settings.fsync_configured;
+    git(&repo.root, &["config", "core.fsyncObjectFiles", "true"]);
+    assert!(
+        vnx_git::commit_settings(&repo.root)
+            .unwrap()
+            .fsync_configured
+    );
+    git(&repo.root, &["config", "--unset", "core.fsyncObjectFiles"]);
+    assert_eq!(
+        vnx_git::commit_settings(&repo.root)
+            .unwrap()
+            .fsync_configured,
+        global
+    );
+    git(&repo.root, &["config", "core.fsync", "all"]);
+    assert!(
+        vnx_git::commit_settings(&repo.root)
+            .unwrap()
+            .fsync_configured
     );
 }
