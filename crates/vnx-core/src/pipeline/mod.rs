@@ -521,10 +521,10 @@ struct Setup {
     warnings: Vec<String>,
     /// Receipt hashes this dispatch builds on.
     builds_on: Vec<String>,
-    /// Who vnx's commits on the dispatch branch are by, read while the
-    /// worktree was created (`None`: in place, or the read failed and is
-    /// retried when needed).
-    identity: Option<vnx_git::Identity>,
+    /// Who vnx's commits on the dispatch branch are by (and git's fsync
+    /// choice), read while the worktree was created (`None`: in place, or
+    /// the read failed and is retried when needed).
+    commit_settings: Option<vnx_git::CommitSettings>,
 }
 
 fn setup(
@@ -567,7 +567,7 @@ fn setup(
             schema_file,
         ))?;
     }
-    let mut identity = None;
+    let mut commit_settings = None;
     let (worktree, base, dirty) = match (&plan.repo_info, inputs.in_place) {
         (Some(info), false) => {
             // The main tree's `git status` (for the warning) and the commit
@@ -575,7 +575,7 @@ fn setup(
             // independent git processes at once instead of in a row.
             let (created, dirty, ident) = std::thread::scope(|scope| {
                 let dirty = scope.spawn(|| dirty_of(&info.root));
-                let ident = scope.spawn(|| vnx_git::identity(&info.root));
+                let ident = scope.spawn(|| vnx_git::commit_settings(&info.root));
                 let created = vnx_git::create_in(info, &plan.id);
                 (
                     created,
@@ -584,7 +584,7 @@ fn setup(
                 )
             });
             let wt = created?;
-            identity = ident;
+            commit_settings = ident;
             let base = wt.base.clone();
             plan.workdir.clone_from(&wt.path);
             (Some(wt), Some(base), dirty)
@@ -628,7 +628,7 @@ fn setup(
             .iter()
             .map(|b| b.receipt_hash.clone())
             .collect(),
-        identity,
+        commit_settings,
     })
 }
 
@@ -760,10 +760,17 @@ pub async fn run_dispatch(
     guard.armed = false;
     let receipt = guard.receipt.clone();
     let record = NewRecord::new(KIND_DISPATCH_RECEIPT, &receipt)?;
-    let appended = s
-        .ledger
-        .append(&s.segment, &[record])
-        .map_err(PipelineError::ledger(&s.plan.ledger_dir))?;
+    // The branch's copy of the ledger is written while the repository's
+    // ledger syncs: different files, each append waits on its own fsync.
+    let (appended, branch_files) = std::thread::scope(|scope| {
+        let branch = scope.spawn(|| write_branch_ledger(&s, inputs, &receipt));
+        let appended = s.ledger.append(&s.segment, &[record]);
+        let branch = branch
+            .join()
+            .unwrap_or_else(|_| Err("writing the branch's ledger panicked".to_owned()));
+        (appended, branch)
+    });
+    let appended = appended.map_err(PipelineError::ledger(&s.plan.ledger_dir))?;
     let Some(appended) = appended.into_iter().last() else {
         return Err(PipelineError::Ledger {
             dir: s.plan.ledger_dir.clone(),
@@ -775,7 +782,33 @@ pub async fn run_dispatch(
     };
     live.borrow_mut().finish(&receipt);
     events(PipelineEvent::Phase(Phase::Cleanup));
-    let (branch_receipt, committed_paths) = match commit_receipt_on_branch(&s, inputs, &receipt) {
+    let remove = receipt.status.is_passed() && !inputs.keep;
+    // The receipt commit reads nothing from the worktree (the files are in
+    // memory), so a passed dispatch's worktree is removed meanwhile.
+    let (committed, removed) = std::thread::scope(|scope| {
+        let removal = match (&s.plan.repo, &s.worktree) {
+            (Some(repo), Some(wt)) if remove => {
+                Some(scope.spawn(move || vnx_git::discard(repo, wt)))
+            }
+            _ => None,
+        };
+        let committed = match branch_files {
+            Ok(Some(files)) => commit_branch_files(&s, files).map(Some),
+            Ok(None) => Ok(None),
+            Err(w) => Err(w),
+        };
+        let removed = removal.map(|h| {
+            h.join().unwrap_or_else(|_| {
+                Err(vnx_git::GitError::Io {
+                    what: "could not remove (the removal panicked)",
+                    path: s.plan.workdir.clone(),
+                    source: std::io::Error::other("panic"),
+                })
+            })
+        });
+        (committed, removed)
+    });
+    let (branch_receipt, committed_paths) = match committed {
         Ok(Some((b, paths))) => (Some(b), paths),
         Ok(None) => (None, Vec::new()),
         Err(w) => {
@@ -784,17 +817,17 @@ pub async fn run_dispatch(
         }
     };
     let mut kept_worktree = None;
-    if let (Some(repo), Some(wt)) = (&s.plan.repo, &s.worktree) {
-        if receipt.status.is_passed() && !inputs.keep {
-            if let Err(e) = vnx_git::discard(repo, wt) {
+    if let Some(wt) = &s.worktree {
+        match removed {
+            Some(Ok(())) => {}
+            Some(Err(e)) => {
                 events(PipelineEvent::Warning(format!(
                     "could not remove the worktree {}: {e}",
                     wt.path.display()
                 )));
                 kept_worktree = Some(wt.path.clone());
             }
-        } else {
-            kept_worktree = Some(wt.path.clone());
+            None => kept_worktree = Some(wt.path.clone()),
         }
         // The receipt commit moved the branch under the kept worktree: bring
         // its index up to the files it already has, so it shows clean.
@@ -981,8 +1014,8 @@ async fn body(
         events(PipelineEvent::Phase(Phase::Commit));
         let committed = if let Some(wt) = &s.worktree {
             let message = commit_message(&s.plan.id, &s.plan.skill.name, &inputs.task);
-            let identity = match &s.identity {
-                Some(identity) => identity.clone(),
+            let identity = match &s.commit_settings {
+                Some(settings) => settings.identity.clone(),
                 None => vnx_git::identity(&wt.path)?,
             };
             Some(vnx_git::commit_work(&wt.path, &message, &identity)?.head)
@@ -1347,26 +1380,31 @@ async fn cross_review(
     g
 }
 
+/// The files of a dispatch branch's receipt commit, as written into the
+/// worktree's ledger.
+struct BranchFiles {
+    /// Segment file name.
+    segment: String,
+    /// The commit message, naming the dispatch and its status.
+    message: String,
+    /// Paths relative to the worktree, with their tree paths and bytes.
+    files: Vec<(PathBuf, String, Vec<u8>)>,
+}
+
 /// Appends the dispatch's started record and receipt to the ledger inside
 /// the worktree (segment `<writer>--vnx_<id>.ndjson`, beside a copy of
-/// `ledger.json` when the branch has none) and commits those files on the
-/// dispatch branch with `git fast-import`, which leaves the worktree's index
-/// alone. Returns the branch receipt and the committed paths (relative to
-/// the worktree); `Ok(None)` for dispatches without a worktree; `Err` is a
-/// warning to show.
-fn commit_receipt_on_branch(
+/// `ledger.json` when the branch has none) and reads back the two files for
+/// [`commit_branch_files`]. `Ok(None)` for dispatches without a worktree;
+/// `Err` is a warning to show.
+fn write_branch_ledger(
     s: &Setup,
     inputs: &DispatchInputs,
     receipt: &DispatchReceipt,
-) -> Result<Option<(BranchReceipt, Vec<PathBuf>)>, String> {
+) -> Result<Option<BranchFiles>, String> {
     let (Some(repo), Some(wt), Some(branch)) = (&s.plan.repo, &s.worktree, &s.plan.branch) else {
         return Ok(None);
     };
-    let fail = |what: &str, e: &dyn std::fmt::Display| {
-        format!(
-            "the receipt was not committed on {branch} ({what}: {e}); it is in the repository's ledger only"
-        )
-    };
+    let fail = |what: &str, e: &dyn std::fmt::Display| receipt_not_committed(branch, what, e);
     let rel = s.plan.ledger_dir.strip_prefix(repo).map_err(|_| {
         fail(
             "the ledger is outside the repository",
@@ -1392,6 +1430,19 @@ fn commit_receipt_on_branch(
     ledger
         .append(&segment, &records)
         .map_err(|e| fail("appending", &e))?;
+    // Only the ledger's manifest and the new segment: what a command gate
+    // left behind (build output, lock files) stays out of the branch.
+    let mut files = Vec::with_capacity(2);
+    for path in [
+        rel.join(vnx_ledger::store::MANIFEST_FILE),
+        rel.join(&segment),
+    ] {
+        let bytes = std::fs::read(wt.path.join(&path))
+            .map_err(|e| fail(&format!("reading {}", path.display()), &e))?;
+        let name = tree_path(&path)
+            .ok_or_else(|| fail("the ledger path is not UTF-8", &path.display()))?;
+        files.push((path, name, bytes));
+    }
     let status = serde_json::to_value(receipt.status)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
@@ -1400,34 +1451,57 @@ fn commit_receipt_on_branch(
         "vnx: receipt of dispatch {} ({status})\n\nvnx-dispatch: {}\n",
         s.plan.id, s.plan.id
     );
-    // Only the ledger's manifest and the new segment: what a command gate
-    // left behind (build output, lock files) stays out of the branch.
-    let paths = [
-        rel.join(vnx_ledger::store::MANIFEST_FILE),
-        rel.join(&segment),
-    ];
-    let mut contents = Vec::with_capacity(paths.len());
-    for path in &paths {
-        let bytes = std::fs::read(wt.path.join(path))
-            .map_err(|e| fail(&format!("reading {}", path.display()), &e))?;
-        let name =
-            tree_path(path).ok_or_else(|| fail("the ledger path is not UTF-8", &path.display()))?;
-        contents.push((name, bytes));
-    }
-    let files: Vec<vnx_git::TreeFile<'_>> = contents
+    Ok(Some(BranchFiles {
+        segment,
+        message,
+        files,
+    }))
+}
+
+/// The warning for a receipt that stays out of the dispatch branch.
+fn receipt_not_committed(branch: &str, what: &str, e: &dyn std::fmt::Display) -> String {
+    format!(
+        "the receipt was not committed on {branch} ({what}: {e}); it is in the repository's ledger only"
+    )
+}
+
+/// Commits the branch ledger's files on the dispatch branch with `git
+/// fast-import` (on top of the work commit; the worktree's index is left
+/// alone). Returns the branch receipt and the committed paths (relative to
+/// the worktree); `Err` is a warning to show.
+fn commit_branch_files(
+    s: &Setup,
+    written: BranchFiles,
+) -> Result<(BranchReceipt, Vec<PathBuf>), String> {
+    let (Some(repo), Some(branch)) = (&s.plan.repo, &s.plan.branch) else {
+        return Err(receipt_not_committed(
+            "the dispatch branch",
+            "no repository",
+            &"",
+        ));
+    };
+    let fail = |what: &str, e: &dyn std::fmt::Display| receipt_not_committed(branch, what, e);
+    let files: Vec<vnx_git::TreeFile<'_>> = written
+        .files
         .iter()
-        .map(|(path, bytes)| vnx_git::TreeFile {
+        .map(|(_, path, bytes)| vnx_git::TreeFile {
             path,
             contents: bytes,
         })
         .collect();
-    let identity = match &s.identity {
-        Some(identity) => identity.clone(),
-        None => vnx_git::identity(repo).map_err(|e| fail("reading the git identity", &e))?,
+    let settings = match &s.commit_settings {
+        Some(settings) => settings.clone(),
+        None => vnx_git::commit_settings(repo).map_err(|e| fail("reading the git identity", &e))?,
     };
-    let commit = vnx_git::commit_files(repo, branch, &files, &message, &identity)
+    let commit = vnx_git::commit_files(repo, branch, &files, &written.message, &settings)
         .map_err(|e| fail("committing", &e))?;
-    Ok(Some((BranchReceipt { segment, commit }, paths.to_vec())))
+    Ok((
+        BranchReceipt {
+            segment: written.segment,
+            commit,
+        },
+        written.files.into_iter().map(|(path, _, _)| path).collect(),
+    ))
 }
 
 /// A relative path as git names it in a tree: components joined by `/`.
