@@ -303,7 +303,12 @@ pub fn commit_work(worktree: &Path, message: &str, identity: &Identity) -> Resul
     )?;
     let mut oid = None;
     let mut changes = false;
+    // Headers (`# …`) come first; once an entry is seen, a field starting
+    // with `#` is a path (a rename's original path), not a header.
     for field in status.stdout.split(|b| *b == 0).filter(|f| !f.is_empty()) {
+        if changes {
+            break;
+        }
         if let Some(rest) = field.strip_prefix(b"# branch.oid ") {
             oid = Some(String::from_utf8_lossy(rest).into_owned());
         } else if !field.starts_with(b"# ") {
