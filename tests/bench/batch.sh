@@ -15,42 +15,11 @@
 # includes vnx's per-dispatch work (target for the scheduler: within 5 % of
 # ideal).
 set -euo pipefail
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-cd "$root"
 n=${1:-200}
 cap=${2:-4}
 agent_ms=${3:-1000}
-target=${CARGO_TARGET_DIR:-$root/target}
-cargo build --quiet --release -p vnx-tests --bin fake-agent
-cargo build --quiet --release -p vnx-cli --bin vnx
-vnx="$target/release/vnx"
-fake="$target/release/fake-agent"
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-repo="$work/repo"
-mkdir -p "$repo"
-cd "$repo"
-git init -q -b main
-git config user.name bench
-git config user.email bench@example.invalid
-cat > vnx.toml <<TOML
-[run]
-provider = "noop"
-cross_review = false
-
-[retry]
-max_retries = 0
-
-[providers.noop]
-kind = "command"
-binary = "$fake"
-argv = ["fake-agent", "--sleep-ms", "$agent_ms", "--final"]
-output = "claude-stream-json"
-TOML
-echo "# bench" > README.md
-git add -A
-git commit -qm initial
+# shellcheck source=noop-repo.sh
+source "$(dirname "${BASH_SOURCE[0]}")/noop-repo.sh" "\"--sleep-ms\", \"$agent_ms\", \"--final\""
 {
   echo '[defaults]'
   echo 'skill = "review"'

@@ -21,40 +21,9 @@
 # unpack-objects) for the receipt commit while the worktree is deleted
 # without git.
 set -euo pipefail
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-cd "$root"
 runs=${1:-30}
-target=${CARGO_TARGET_DIR:-$root/target}
-cargo build --quiet --release -p vnx-tests --bin fake-agent
-cargo build --quiet --release -p vnx-cli --bin vnx
-vnx="$target/release/vnx"
-fake="$target/release/fake-agent"
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-repo="$work/repo"
-mkdir -p "$repo"
-cd "$repo"
-git init -q -b main
-git config user.name bench
-git config user.email bench@example.invalid
-cat > vnx.toml <<TOML
-[run]
-provider = "noop"
-cross_review = false
-
-[retry]
-max_retries = 0
-
-[providers.noop]
-kind = "command"
-binary = "$fake"
-argv = ["fake-agent", "--final"]
-output = "claude-stream-json"
-TOML
-echo "# bench" > README.md
-git add -A
-git commit -qm initial
+# shellcheck source=noop-repo.sh
+source "$(dirname "${BASH_SOURCE[0]}")/noop-repo.sh" '"--final"'
 
 # Microseconds since the epoch.
 now_us() { local ns; ns=$(date +%s%N); echo $((ns / 1000)); }
