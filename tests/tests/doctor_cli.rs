@@ -19,12 +19,27 @@ fn claude() -> PathBuf {
     path
 }
 
+/// Every variable `vnx doctor` reports on (vnx-agents' `*_API_BILLING_VARS`),
+/// cleared so the runner's own environment does not leak into the findings.
+const BILLING_VARS: [&str; 10] = [
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_AUTH_TOKEN",
+    "CLAUDE_CODE_USE_BEDROCK",
+    "CLAUDE_CODE_USE_VERTEX",
+    "CLAUDE_CODE_USE_FOUNDRY",
+    "CODEX_API_KEY",
+    "OPENAI_API_KEY",
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "GOOGLE_GENAI_USE_VERTEXAI",
+];
+
 fn doctor(root: &Path, env: &[(&str, &str)]) -> (Output, Vec<Value>) {
     let mut cmd = Command::new(vnx_tests::vnx());
-    cmd.args(["doctor", "--json"])
-        .current_dir(root)
-        .env_remove("ANTHROPIC_API_KEY")
-        .env_remove("ANTHROPIC_AUTH_TOKEN");
+    cmd.args(["doctor", "--json"]).current_dir(root);
+    for var in BILLING_VARS {
+        cmd.env_remove(var);
+    }
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -109,7 +124,7 @@ fn missing_login_billing_variables_and_binary_are_failures_with_fixes() {
     let login = check(&findings, "claude login");
     assert_eq!(login["status"], "fail", "{login}");
     assert!(login["fix"].as_str().unwrap().contains("claude auth login"));
-    let billing = check(&findings, "billing variables");
+    let billing = check(&findings, "billing claude");
     assert_eq!(billing["status"], "fail");
     assert!(
         billing["detail"]
@@ -134,5 +149,72 @@ fn missing_login_billing_variables_and_binary_are_failures_with_fixes() {
             .unwrap()
             .contains("npm install -g @anthropic-ai/claude-code"),
         "{provider}"
+    );
+}
+
+#[test]
+fn codex_and_gemini_billing_variables_are_reported_by_provider() {
+    let (_tmp, root) = repo("\n[providers.claude]\nbinary = \"/nonexistent/claude\"\n");
+    let (_, findings) = doctor(&root, &[]);
+    assert_eq!(check(&findings, "billing variables")["status"], "ok");
+
+    let env = [
+        ("CODEX_API_KEY", "sk-proj-codexsecret"),
+        ("OPENAI_API_KEY", "sk-openaisecret"),
+        ("GEMINI_API_KEY", "AIza-geminisecret"),
+    ];
+    let (out, findings) = doctor(&root, &env);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for (_, value) in env {
+        assert!(
+            !stdout.contains(value),
+            "the value of a key is never printed"
+        );
+    }
+    assert!(findings.iter().all(|f| f["check"] != "billing claude"));
+    let codex = check(&findings, "billing codex");
+    assert_eq!(codex["status"], "fail", "{codex}");
+    let detail = codex["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with(
+            "CODEX_API_KEY set: subscription-mode codex dispatches will refuse to start"
+        ),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("OPENAI_API_KEY set: removed from every"),
+        "{detail}"
+    );
+    let fix = codex["fix"].as_str().unwrap();
+    assert!(
+        fix.contains("unset CODEX_API_KEY") && fix.contains("--billing api"),
+        "{fix}"
+    );
+    let gemini = check(&findings, "billing gemini");
+    assert_eq!(gemini["status"], "warn", "{gemini}");
+    assert!(
+        gemini["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("GEMINI_API_KEY set: removed from every"),
+        "{gemini}"
+    );
+    assert!(gemini["fix"].as_str().unwrap().contains("--billing api"));
+
+    // With `billing = "api"` in vnx.toml nothing is refused.
+    let (_tmp2, root2) = repo("\n[providers.claude]\nbinary = \"/nonexistent/claude\"\n");
+    let config = std::fs::read_to_string(root2.join("vnx.toml")).unwrap();
+    assert!(config.contains("billing = \"subscription\""));
+    let config = config.replace("billing = \"subscription\"", "billing = \"api\"");
+    std::fs::write(root2.join("vnx.toml"), config).unwrap();
+    let (_, findings) = doctor(&root2, &env);
+    let codex = check(&findings, "billing codex");
+    assert_eq!(codex["status"], "warn", "{codex}");
+    assert!(
+        codex["detail"]
+            .as_str()
+            .unwrap()
+            .contains("codex dispatches get them"),
+        "{codex}"
     );
 }

@@ -117,8 +117,11 @@ fn gemini_headless() {
     let _serial = serial();
     let clis = clis();
     let server = MockServer::start(Script::write_file("hello.txt", CONTENT)).unwrap();
+    // Offline gemini logs in with GEMINI_API_KEY (the mock's): API billing, so
+    // `billing = "api"` (subscription mode would remove the key).
     let toml = format!(
-        "[run]\nprovider = \"gemini\"\nmodel = \"gemini-2.5-flash\"\ntimeout = \"3m\"\ncross_review = false\n\n\
+        "[run]\nprovider = \"gemini\"\nmodel = \"gemini-2.5-flash\"\ntimeout = \"3m\"\ncross_review = false\n\
+         billing = \"api\"\n\n\
          [retry]\nmax_retries = 0\n\n[providers.gemini]\nbinary = {}\n",
         toml_str(&clis.gemini.display().to_string())
     );
@@ -137,6 +140,7 @@ fn gemini_headless() {
     let ctx = all(&out);
     assert_eq!(out.status.code(), Some(0), "{ctx}");
     let r = receipt(&out);
+    assert_eq!(r["billing"], "api", "{ctx}");
     check_passed(&sb, &r, id, "gemini", &ctx);
 }
 
@@ -254,8 +258,10 @@ fn cross_model_review_with_gemini_asks_the_other_gemini_model() {
     let clis = clis();
     let server =
         MockServer::start(Script::write_file("hello.txt", CONTENT).with_text(APPROVE)).unwrap();
+    // GEMINI_API_KEY against the mock: API billing (see `gemini_headless`).
     let toml = format!(
-        "[run]\nprovider = \"gemini\"\nmodel = \"gemini-2.5-flash\"\ntimeout = \"3m\"\ncross_review = true\n\n\
+        "[run]\nprovider = \"gemini\"\nmodel = \"gemini-2.5-flash\"\ntimeout = \"3m\"\ncross_review = true\n\
+         billing = \"api\"\n\n\
          [retry]\nmax_retries = 0\n\n[providers.gemini]\nbinary = {}\n",
         toml_str(&clis.gemini.display().to_string())
     );

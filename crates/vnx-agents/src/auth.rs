@@ -1,23 +1,54 @@
 //! The auth guard: which credentials and session markers may reach a worker.
 //!
-//! In [`Billing::Subscription`] mode a claude worker must bill the user's own
-//! login, so any variable that would make Claude Code bill an API account
-//! instead refuses the dispatch before anything is spawned. Whatever the mode,
-//! the variables that make a child claude believe it runs inside another claude
-//! session are removed from every worker's environment.
+//! In [`Billing::Subscription`] mode a worker must bill the user's own login.
+//! A variable that would make the CLI bill an API account *instead of* its
+//! login refuses the dispatch before anything is spawned: for claude any of
+//! [`CLAUDE_API_BILLING_VARS`], for codex [`CODEX_API_KEY`]. The other
+//! billing variables ([`CODEX_API_BILLING_VARS`], [`GEMINI_API_BILLING_VARS`])
+//! are removed from the worker's environment. A provider's billing variables
+//! reach only that provider's worker in [`Billing::Api`] mode; whatever the
+//! mode, the variables that make a child claude believe it runs inside
+//! another claude session are removed from every worker's environment.
 
 use vnx_types::Billing;
 
 use crate::config::ProviderKind;
 
 /// Variables that switch Claude Code from the subscription login to per-token
-/// billing (an API key, a bearer token, or a cloud provider).
+/// billing (an API key, a bearer token, or a cloud provider). Checked against
+/// Claude Code 2.1.
 pub const CLAUDE_API_BILLING_VARS: [&str; 5] = [
     "ANTHROPIC_API_KEY",
     "ANTHROPIC_AUTH_TOKEN",
     "CLAUDE_CODE_USE_BEDROCK",
     "CLAUDE_CODE_USE_VERTEX",
     "CLAUDE_CODE_USE_FOUNDRY",
+];
+
+/// The codex variable that overrides its login: `codex exec` (checked against
+/// codex 0.169) sends `CODEX_API_KEY` as the bearer token in preference to the
+/// credentials `codex login` stored, so a subscription-mode codex dispatch
+/// with it set is refused.
+pub const CODEX_API_KEY: &str = "CODEX_API_KEY";
+
+/// OpenAI API-billing variables, checked against codex 0.169: [`CODEX_API_KEY`]
+/// (honoured by `codex exec` over the stored login) and `OPENAI_API_KEY` (not
+/// used by `codex exec` to authenticate, but offered by `codex login` and read
+/// by tools and scripts the agent runs). Only a codex worker in
+/// [`Billing::Api`] mode receives them.
+pub const CODEX_API_BILLING_VARS: [&str; 2] = [CODEX_API_KEY, "OPENAI_API_KEY"];
+
+/// Google API-billing variables, checked against gemini-cli 0.61: the API keys
+/// it reads (`GEMINI_API_KEY`, `GOOGLE_API_KEY`) and the switch to Vertex AI
+/// (`GOOGLE_GENAI_USE_VERTEXAI`). gemini-cli lets them choose the auth method
+/// only when `~/.gemini/settings.json` selects none
+/// (`security.auth.selectedType` wins), so they are removed, not refused.
+/// `GOOGLE_GENAI_USE_GCA` is not here: it selects the Google login, the
+/// subscription path. Only a gemini worker in [`Billing::Api`] mode receives them.
+pub const GEMINI_API_BILLING_VARS: [&str; 3] = [
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "GOOGLE_GENAI_USE_VERTEXAI",
 ];
 
 /// Variables set inside a running claude session that would make a child
@@ -28,17 +59,45 @@ pub const CLAUDE_SESSION_VARS: [&str; 3] = [
     "CLAUDE_CODE_ENTRYPOINT",
 ];
 
+/// The API-billing variables of `provider`'s CLI: [`CLAUDE_API_BILLING_VARS`],
+/// [`CODEX_API_BILLING_VARS`] or [`GEMINI_API_BILLING_VARS`]; none for a
+/// custom [`ProviderKind::Command`].
+pub fn api_billing_vars(provider: ProviderKind) -> &'static [&'static str] {
+    match provider {
+        ProviderKind::Claude => &CLAUDE_API_BILLING_VARS,
+        ProviderKind::Codex => &CODEX_API_BILLING_VARS,
+        ProviderKind::Gemini => &GEMINI_API_BILLING_VARS,
+        ProviderKind::Command => &[],
+    }
+}
+
+/// The variables that make `provider`'s CLI bill an API account instead of its
+/// login, so that [`check_auth`] refuses them in subscription mode: all of
+/// [`CLAUDE_API_BILLING_VARS`] for claude, [`CODEX_API_KEY`] for codex, none
+/// for gemini (its settings file chooses the auth method) or a custom command.
+pub fn login_override_vars(provider: ProviderKind) -> &'static [&'static str] {
+    match provider {
+        ProviderKind::Claude => &CLAUDE_API_BILLING_VARS,
+        ProviderKind::Codex => &[CODEX_API_KEY],
+        ProviderKind::Gemini | ProviderKind::Command => &[],
+    }
+}
+
 /// A dispatch refused by the auth guard.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
-    /// Subscription mode, but API-billing variables are set (names only, never values).
+    /// Subscription mode, but variables that override the CLI's login are set
+    /// (names only, never values).
     #[error(
-        "refusing to start claude in subscription billing mode: {vars} set in the environment would bill an API account instead of your subscription; unset {them}, or pass `--billing api` to opt in to API billing",
+        "refusing to start {provider} in subscription billing mode: {vars} set in the environment would bill an API account instead of your {provider} subscription; unset {them}, or pass `--billing api` to opt in to API billing",
+        provider = .provider.name(),
         vars = .vars.join(", "),
         them = if .vars.len() == 1 { "it" } else { "them" }
     )]
     ApiKeyInSubscriptionMode {
-        /// The offending variable names, in [`CLAUDE_API_BILLING_VARS`] order.
+        /// The CLI that was refused.
+        provider: ProviderKind,
+        /// The offending variable names, in [`login_override_vars`] order.
         vars: Vec<String>,
     },
 }
@@ -47,11 +106,13 @@ pub enum AuthError {
 /// environment `env` (e.g. `std::env::vars()`) and the provider config's own
 /// `env` table, both as `(name, value)` pairs.
 ///
-/// Only claude in subscription mode is checked: a non-empty value of any of
-/// [`CLAUDE_API_BILLING_VARS`] refuses the dispatch.
+/// Only subscription mode is checked: a non-empty value of any of
+/// [`login_override_vars`]`(provider)` refuses the dispatch (claude: any of
+/// [`CLAUDE_API_BILLING_VARS`]; codex: [`CODEX_API_KEY`]).
 ///
 /// # Errors
-/// [`AuthError::ApiKeyInSubscriptionMode`] naming every offending variable.
+/// [`AuthError::ApiKeyInSubscriptionMode`] naming the provider and every
+/// offending variable.
 pub fn check_auth<I, K, V>(
     provider: ProviderKind,
     billing: Billing,
@@ -62,22 +123,23 @@ where
     K: AsRef<str>,
     V: AsRef<str>,
 {
-    if provider != ProviderKind::Claude || billing == Billing::Api {
+    if billing == Billing::Api {
         return Ok(());
     }
-    let mut found = [false; CLAUDE_API_BILLING_VARS.len()];
+    let watched = login_override_vars(provider);
+    if watched.is_empty() {
+        return Ok(());
+    }
+    let mut found = vec![false; watched.len()];
     for (name, value) in env {
         if value.as_ref().is_empty() {
             continue;
         }
-        if let Some(i) = CLAUDE_API_BILLING_VARS
-            .iter()
-            .position(|v| *v == name.as_ref())
-        {
+        if let Some(i) = watched.iter().position(|v| *v == name.as_ref()) {
             found[i] = true;
         }
     }
-    let vars: Vec<String> = CLAUDE_API_BILLING_VARS
+    let vars: Vec<String> = watched
         .iter()
         .zip(found)
         .filter(|(_, hit)| *hit)
@@ -86,22 +148,39 @@ where
     if vars.is_empty() {
         Ok(())
     } else {
-        Err(AuthError::ApiKeyInSubscriptionMode { vars })
+        Err(AuthError::ApiKeyInSubscriptionMode { provider, vars })
     }
 }
 
 /// Variables the exec layer must not pass to a `provider` worker under `billing`.
 ///
-/// Always the [`CLAUDE_SESSION_VARS`]. The [`CLAUDE_API_BILLING_VARS`] too,
-/// except for a claude worker in [`Billing::Api`] mode, the only worker that
-/// may use them (Anthropic credentials never reach codex or gemini).
+/// Always the [`CLAUDE_SESSION_VARS`]. Each CLI's API-billing variables
+/// ([`CLAUDE_API_BILLING_VARS`], [`CODEX_API_BILLING_VARS`],
+/// [`GEMINI_API_BILLING_VARS`]) too, except for that CLI's own worker in
+/// [`Billing::Api`] mode, the only worker that may use them: one provider's
+/// credentials never reach another CLI, and in subscription mode not even
+/// their own.
+///
+/// A custom [`ProviderKind::Command`] loses only the Anthropic variables (as
+/// every non-claude worker always has): vnx does not know which service a
+/// custom tool bills, and such tools (aider, scripts calling an API) often
+/// need an OpenAI or Google key on purpose; removing those would break them
+/// without protecting any subscription vnx manages.
 pub fn env_to_remove(provider: ProviderKind, billing: Billing) -> Vec<String> {
     let mut vars: Vec<String> = CLAUDE_SESSION_VARS
         .iter()
         .map(|v| (*v).to_owned())
         .collect();
-    if !(provider == ProviderKind::Claude && billing == Billing::Api) {
+    let own = |kind: ProviderKind| provider == kind && billing == Billing::Api;
+    if !own(ProviderKind::Claude) {
         vars.extend(CLAUDE_API_BILLING_VARS.iter().map(|v| (*v).to_owned()));
+    }
+    if provider != ProviderKind::Command {
+        for kind in [ProviderKind::Codex, ProviderKind::Gemini] {
+            if !own(kind) {
+                vars.extend(api_billing_vars(kind).iter().map(|v| (*v).to_owned()));
+            }
+        }
     }
     vars
 }
@@ -135,6 +214,23 @@ mod tests {
         assert!(msg.contains("--billing api"), "{msg}");
         assert!(msg.contains("unset it"), "{msg}");
         assert!(!msg.contains("sk-ant-x"), "{msg}");
+    }
+
+    #[test]
+    fn codex_refusal_names_codex() {
+        let env = [("CODEX_API_KEY", "sk-proj-x"), ("OPENAI_API_KEY", "sk-y")];
+        let err = check_auth(ProviderKind::Codex, Billing::Subscription, env).unwrap_err();
+        assert_eq!(
+            err,
+            AuthError::ApiKeyInSubscriptionMode {
+                provider: ProviderKind::Codex,
+                vars: vec!["CODEX_API_KEY".into()],
+            }
+        );
+        assert!(err.to_string().starts_with(
+            "refusing to start codex in subscription billing mode: CODEX_API_KEY set"
+        ));
+        assert!(check_auth(ProviderKind::Codex, Billing::Api, env).is_ok());
     }
 
     #[test]

@@ -13,7 +13,7 @@
 
 use std::path::PathBuf;
 
-use vnx_types::Lane;
+use vnx_types::{Billing, Lane};
 
 use crate::auth::{AuthError, check_auth, env_to_remove};
 use crate::config::{OutputFormat, Provider, ProviderKind};
@@ -130,21 +130,38 @@ where
         .map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().to_owned()))
         .chain(config_env);
     check_auth(provider.kind, req.billing, env)?;
+    let env_remove = env_to_remove(provider.kind, req.billing);
+    // The provider's own `env` table is set after the removals, so a billing
+    // variable in it would slip past them: it is left out, with a warning.
+    let mut env = Vec::new();
+    let mut dropped = Vec::new();
+    for (k, v) in &provider.config.env {
+        if env_remove.contains(k) {
+            dropped.push(k.clone());
+        } else {
+            env.push((k.clone(), v.clone()));
+        }
+    }
     let mut inv = Invocation {
         program: provider.program(),
         args: Vec::new(),
-        env: provider
-            .config
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        env_remove: env_to_remove(provider.kind, req.billing),
+        env,
+        env_remove,
         stdin: Some(req.prompt.as_bytes().to_vec()),
         cwd: req.cwd.clone(),
         output: provider.output_format(),
         warnings: Vec::new(),
     };
+    for name in dropped {
+        inv.warnings.push(format!(
+            "providers.{}.env sets {name}: not passed to the worker in {} billing mode",
+            provider.name,
+            match req.billing {
+                Billing::Subscription => "subscription",
+                Billing::Api => "api",
+            }
+        ));
+    }
     let model = req
         .model
         .clone()

@@ -5,9 +5,11 @@
 //!   become an [`Invocation`]: program, argv array, environment to set and to
 //!   remove, stdin bytes. The prompt always travels on stdin (or the tmux
 //!   lane's terminal), never in argv.
-//! - **Auth guard.** [`check_auth`] refuses claude in subscription billing mode
-//!   when an API key is in the environment; [`env_to_remove`] lists what no
-//!   worker may inherit; [`api_key_source_warning`] flags a run that billed an
+//! - **Auth guard.** [`check_auth`] refuses claude or codex in subscription
+//!   billing mode when a variable that overrides its login is in the
+//!   environment; [`env_to_remove`] lists what no worker may inherit (each
+//!   CLI's billing variables reach only that CLI, and only in API mode);
+//!   [`api_key_source_warning`] flags a run that billed an
 //!   API account anyway; [`redact`] masks secrets before anything is written.
 //! - **Parsers.** One pure, incremental [`StreamParser`] per output format
 //!   ([`parser_for`]): claude `stream-json`, codex `exec --json`, gemini
@@ -57,8 +59,9 @@ mod secrets;
 mod version;
 
 pub use auth::{
-    AuthError, CLAUDE_API_BILLING_VARS, CLAUDE_SESSION_VARS, api_key_source_warning, check_auth,
-    env_to_remove,
+    AuthError, CLAUDE_API_BILLING_VARS, CLAUDE_SESSION_VARS, CODEX_API_BILLING_VARS, CODEX_API_KEY,
+    GEMINI_API_BILLING_VARS, api_billing_vars, api_key_source_warning, check_auth, env_to_remove,
+    login_override_vars,
 };
 pub use config::{
     ConfigError, OutputFormat, Provider, ProviderConfig, ProviderKind, ProvidersConfig,

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
-use vnx_agents::{CLAUDE_API_BILLING_VARS, ProviderKind, VersionCheck};
+use vnx_agents::{ProviderKind, VersionCheck};
 use vnx_core::EnvSource;
-use vnx_core::probe::{capture, find_program, probe_provider};
+use vnx_core::probe::{BillingVars, billing_variables, capture, find_program, probe_provider};
+use vnx_types::Billing;
 
 use crate::Outcome;
 use crate::term::escape;
@@ -165,26 +166,10 @@ async fn checks(cwd: &Path, scratch: &Path) -> Vec<Finding> {
     }
 
     // Credentials that would move a subscription user onto API billing.
-    let set: Vec<&str> = CLAUDE_API_BILLING_VARS
-        .iter()
-        .copied()
-        .filter(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()))
-        .collect();
-    if set.is_empty() {
-        out.push(finding(
-            "billing variables",
-            Status::Ok,
-            "none of the API-billing variables is set",
-            None,
-        ));
-    } else {
-        out.push(finding(
-            "billing variables",
-            Status::Fail,
-            format!("{} set: subscription-mode claude dispatches will refuse to start", set.join(", ")),
-            Some("unset them to stay on your subscription, or pass `--billing api` to pay per token on purpose"),
-        ));
-    }
+    out.extend(billing_findings(
+        &billing_variables(&env),
+        config.run.billing,
+    ));
 
     // Tools.
     out.push(
@@ -239,6 +224,72 @@ async fn checks(cwd: &Path, scratch: &Path) -> Vec<Finding> {
         .map_or_else(|| cwd.join("ledger"), vnx_prepare::LoadedConfig::ledger_dir);
     out.push(ledger_check(&ledger));
     out
+}
+
+/// One finding per CLI whose billing variables are set (names only), saying
+/// what a dispatch in the configured default `mode` does with them; a single
+/// `ok` finding when none is set.
+fn billing_findings(set: &[BillingVars], mode: Billing) -> Vec<Finding> {
+    if set.is_empty() {
+        return vec![finding(
+            "billing variables",
+            Status::Ok,
+            "none of the API-billing variables is set",
+            None,
+        )];
+    }
+    set.iter()
+        .map(|b| {
+            let cli = b.kind.name();
+            let check = format!("billing {cli}");
+            let all: Vec<&str> = b.refused.iter().chain(&b.removed).copied().collect();
+            let them = if all.len() == 1 { "it" } else { "them" };
+            if mode == Billing::Api {
+                return finding(
+                    check,
+                    Status::Warn,
+                    format!(
+                        "{} set: vnx.toml sets billing = \"api\", so {cli} dispatches get {them} and bill per token; removed from every other worker",
+                        all.join(", ")
+                    ),
+                    Some(&format!(
+                        "to stay on your subscription, set [run] billing = \"subscription\" in vnx.toml, or unset {them}"
+                    )),
+                );
+            }
+            let mut detail = Vec::new();
+            if !b.refused.is_empty() {
+                detail.push(format!(
+                    "{} set: subscription-mode {cli} dispatches will refuse to start ({} would bill an API account instead of your login)",
+                    b.refused.join(", "),
+                    if b.refused.len() == 1 { "it" } else { "they" }
+                ));
+            }
+            if !b.removed.is_empty() {
+                detail.push(format!(
+                    "{} set: removed from every claude, codex and gemini worker in subscription mode, so {cli} runs on its own login",
+                    b.removed.join(", ")
+                ));
+            }
+            let (status, fix) = if b.refused.is_empty() {
+                (
+                    Status::Warn,
+                    format!(
+                        "nothing to do to stay on your subscription; unset {them} if unused, or pass `--billing api` to let {cli} bill per token on purpose"
+                    ),
+                )
+            } else {
+                (
+                    Status::Fail,
+                    format!(
+                        "unset {} to stay on your subscription, or pass `--billing api` to pay per token on purpose",
+                        b.refused.join(", ")
+                    ),
+                )
+            };
+            finding(check, status, detail.join("; "), Some(&fix))
+        })
+        .collect()
 }
 
 async fn claude_login(

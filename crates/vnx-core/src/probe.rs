@@ -10,7 +10,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use vnx_agents::{Provider, ProviderKind, VersionCheck, env_to_remove};
+use vnx_agents::{
+    Provider, ProviderKind, VersionCheck, api_billing_vars, env_to_remove, login_override_vars,
+};
 use vnx_exec::{
     CancelToken, ChildEnv, EnvBase, Flow, HeadlessLane, Invocation, LineRef, RunOptions,
 };
@@ -77,11 +79,13 @@ fn provider_env(provider: &Provider, env: &EnvSource) -> ChildEnv {
             .cloned()
             .collect(),
     };
+    // As in a dispatch, a billing variable in the provider's own `env` table is left out.
     set.extend(
         provider
             .config
             .env
             .iter()
+            .filter(|(k, _)| !remove.contains(k))
             .map(|(k, v)| (k.clone(), v.clone())),
     );
     ChildEnv {
@@ -94,6 +98,49 @@ fn provider_env(provider: &Provider, env: &EnvSource) -> ChildEnv {
         remove_prefixes: Vec::new(),
         set,
     }
+}
+
+/// The API-billing variables of one built-in CLI that are set in the
+/// environment (names only, never values), and what a subscription-mode
+/// dispatch does with them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BillingVars {
+    /// The CLI they belong to.
+    pub kind: ProviderKind,
+    /// Set variables that override the CLI's login: a subscription-mode
+    /// dispatch of `kind` refuses to start.
+    pub refused: Vec<&'static str>,
+    /// Set variables removed from the worker's environment instead (in
+    /// subscription mode from every worker, `kind`'s own included).
+    pub removed: Vec<&'static str>,
+}
+
+/// The billing variables of claude, codex and gemini that are set (non-empty)
+/// in `env`; CLIs with none set are left out.
+pub fn billing_variables(env: &EnvSource) -> Vec<BillingVars> {
+    let is_set = |name: &str| match env {
+        EnvSource::Inherit => std::env::var_os(name).is_some_and(|v| !v.is_empty()),
+        EnvSource::Fixed(_) => env.get(name).is_some_and(|v| !v.is_empty()),
+    };
+    [
+        ProviderKind::Claude,
+        ProviderKind::Codex,
+        ProviderKind::Gemini,
+    ]
+    .into_iter()
+    .filter_map(|kind| {
+        let (refused, removed): (Vec<&'static str>, Vec<&'static str>) = api_billing_vars(kind)
+            .iter()
+            .copied()
+            .filter(|v| is_set(v))
+            .partition(|v| login_override_vars(kind).contains(v));
+        (!refused.is_empty() || !removed.is_empty()).then_some(BillingVars {
+            kind,
+            refused,
+            removed,
+        })
+    })
+    .collect()
 }
 
 /// The output of a short command.

@@ -1,8 +1,9 @@
 //! The auth guard through `build_invocation`.
 
 use vnx_agents::{
-    AuthError, BuildError, CLAUDE_API_BILLING_VARS, CLAUDE_SESSION_VARS, DispatchRequest, Provider,
-    ProviderKind, build_invocation, env_to_remove, redact,
+    AuthError, BuildError, CLAUDE_API_BILLING_VARS, CLAUDE_SESSION_VARS, CODEX_API_BILLING_VARS,
+    DispatchRequest, GEMINI_API_BILLING_VARS, Provider, ProviderKind, build_invocation,
+    env_to_remove, redact,
 };
 use vnx_types::Billing;
 
@@ -21,9 +22,10 @@ fn subscription_refuses_each_api_billing_variable() {
     for var in CLAUDE_API_BILLING_VARS {
         let env = [("PATH", "/usr/bin"), (var, "1")];
         let err = build_invocation(&claude(), &req(Billing::Subscription), env).unwrap_err();
-        let BuildError::Auth(AuthError::ApiKeyInSubscriptionMode { vars }) = &err else {
+        let BuildError::Auth(AuthError::ApiKeyInSubscriptionMode { provider, vars }) = &err else {
             panic!("{err:?}");
         };
+        assert_eq!(*provider, ProviderKind::Claude);
         assert_eq!(vars, &vec![var.to_owned()]);
         let msg = err.to_string();
         assert!(msg.contains(var), "{msg}");
@@ -100,21 +102,165 @@ fn session_markers_never_reach_any_worker() {
         }
     }
     let all = env_to_remove(ProviderKind::Claude, Billing::Subscription);
-    assert_eq!(all.len(), 8);
+    assert_eq!(all.len(), 13);
+}
+
+/// Every built-in CLI's billing variables, as `(owner, names)`.
+const FAMILIES: [(ProviderKind, &[&str]); 3] = [
+    (ProviderKind::Claude, &CLAUDE_API_BILLING_VARS),
+    (ProviderKind::Codex, &CODEX_API_BILLING_VARS),
+    (ProviderKind::Gemini, &GEMINI_API_BILLING_VARS),
+];
+
+fn builtin(kind: ProviderKind) -> Provider {
+    Provider::builtin(kind)
 }
 
 #[test]
-fn other_clis_are_not_refused_in_subscription_mode() {
+fn only_login_overrides_are_refused_in_subscription_mode() {
+    // codex: OPENAI_API_KEY is not how `codex exec` logs in, so it is removed, not refused.
+    // gemini: its settings file picks the auth method, so its variables are removed, not refused.
     let env = [
         ("ANTHROPIC_API_KEY", "sk-ant-x"),
         ("OPENAI_API_KEY", "sk-y"),
+        ("GEMINI_API_KEY", "AIza-z"),
+        ("GOOGLE_API_KEY", "AIza-w"),
+        ("GOOGLE_GENAI_USE_VERTEXAI", "true"),
     ];
     for kind in [ProviderKind::Codex, ProviderKind::Gemini] {
-        let inv =
-            build_invocation(&Provider::builtin(kind), &req(Billing::Subscription), env).unwrap();
-        assert!(inv.env_remove.contains(&"ANTHROPIC_API_KEY".to_owned()));
-        assert!(!inv.env_remove.contains(&"OPENAI_API_KEY".to_owned()));
+        let inv = build_invocation(&builtin(kind), &req(Billing::Subscription), env).unwrap();
+        for (name, _) in env {
+            assert!(inv.env_remove.contains(&name.to_owned()), "{kind:?} {name}");
+        }
     }
+}
+
+#[test]
+fn codex_api_key_refuses_codex_in_subscription_mode() {
+    let env = [
+        ("CODEX_API_KEY", "sk-proj-supersecretvalue"),
+        ("OPENAI_API_KEY", "sk-other"),
+    ];
+    let err = build_invocation(
+        &builtin(ProviderKind::Codex),
+        &req(Billing::Subscription),
+        env,
+    )
+    .unwrap_err();
+    let BuildError::Auth(AuthError::ApiKeyInSubscriptionMode { provider, vars }) = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(*provider, ProviderKind::Codex);
+    assert_eq!(vars, &vec!["CODEX_API_KEY".to_owned()]);
+    let msg = err.to_string();
+    assert!(msg.contains("start codex"), "{msg}");
+    assert!(msg.contains("CODEX_API_KEY"), "{msg}");
+    assert!(!msg.contains("OPENAI_API_KEY"), "{msg}");
+    assert!(msg.contains("unset it"), "{msg}");
+    assert!(msg.contains("--billing api"), "{msg}");
+    assert!(!msg.contains("supersecret"), "{msg}");
+    assert!(!msg.contains("sk-other"), "{msg}");
+    // Another CLI is not refused over it: the key is just removed.
+    for kind in [ProviderKind::Claude, ProviderKind::Gemini] {
+        let inv = build_invocation(&builtin(kind), &req(Billing::Subscription), env).unwrap();
+        assert!(
+            inv.env_remove.contains(&"CODEX_API_KEY".to_owned()),
+            "{kind:?}"
+        );
+    }
+    // API mode lets codex start with it.
+    let inv = build_invocation(&builtin(ProviderKind::Codex), &req(Billing::Api), env).unwrap();
+    assert!(!inv.env_remove.contains(&"CODEX_API_KEY".to_owned()));
+}
+
+#[test]
+fn each_providers_variables_are_removed_from_the_others() {
+    for (owner, vars) in FAMILIES {
+        for (kind, _) in FAMILIES {
+            for billing in [Billing::Subscription, Billing::Api] {
+                let remove = env_to_remove(kind, billing);
+                let passes = kind == owner && billing == Billing::Api;
+                for var in vars {
+                    assert_eq!(
+                        !remove.contains(&(*var).to_owned()),
+                        passes,
+                        "{var} for {kind:?} in {billing:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn api_mode_lets_only_its_own_variables_through() {
+    let env: Vec<(&str, &str)> = FAMILIES
+        .iter()
+        .flat_map(|(_, vars)| vars.iter().map(|v| (*v, "1")))
+        .collect();
+    for (kind, _) in FAMILIES {
+        let inv = build_invocation(&builtin(kind), &req(Billing::Api), env.clone()).unwrap();
+        for (other, vars) in FAMILIES {
+            for var in vars {
+                assert_eq!(
+                    inv.env_remove.contains(&(*var).to_owned()),
+                    other != kind,
+                    "{var} for {kind:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn custom_commands_lose_only_the_anthropic_variables() {
+    for billing in [Billing::Subscription, Billing::Api] {
+        let remove = env_to_remove(ProviderKind::Command, billing);
+        for var in CLAUDE_API_BILLING_VARS.iter().chain(&CLAUDE_SESSION_VARS) {
+            assert!(remove.contains(&(*var).to_owned()), "{var}");
+        }
+        for var in CODEX_API_BILLING_VARS
+            .iter()
+            .chain(&GEMINI_API_BILLING_VARS)
+        {
+            assert!(!remove.contains(&(*var).to_owned()), "{var}");
+        }
+    }
+}
+
+#[test]
+fn gemini_is_never_refused() {
+    let env: Vec<(&str, &str)> = GEMINI_API_BILLING_VARS.iter().map(|v| (*v, "1")).collect();
+    for billing in [Billing::Subscription, Billing::Api] {
+        assert!(
+            build_invocation(&builtin(ProviderKind::Gemini), &req(billing), env.clone()).is_ok()
+        );
+    }
+}
+
+#[test]
+fn billing_variables_in_the_provider_env_table_are_left_out() {
+    let mut p = builtin(ProviderKind::Gemini);
+    p.config.env.insert("GEMINI_API_KEY".into(), "k".into());
+    p.config.env.insert("OPENAI_API_KEY".into(), "o".into());
+    p.config.env.insert("HOME".into(), "/h".into());
+    let no_env: [(&str, &str); 0] = [];
+    let inv = build_invocation(&p, &req(Billing::Subscription), no_env).unwrap();
+    let set: Vec<&str> = inv.env.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(set, ["HOME"]);
+    assert_eq!(inv.warnings.len(), 2, "{:?}", inv.warnings);
+    assert!(
+        inv.warnings
+            .iter()
+            .any(|w| w.contains("GEMINI_API_KEY") && w.contains("subscription")),
+        "{:?}",
+        inv.warnings
+    );
+    assert!(inv.warnings.iter().all(|w| !w.contains("\"k\"")));
+    let inv = build_invocation(&p, &req(Billing::Api), no_env).unwrap();
+    let set: Vec<&str> = inv.env.iter().map(|(k, _)| k.as_str()).collect();
+    assert!(set.contains(&"GEMINI_API_KEY"), "{set:?}");
+    assert!(!set.contains(&"OPENAI_API_KEY"), "{set:?}");
 }
 
 #[test]

@@ -4,7 +4,7 @@ use vnx_agents::{DispatchRequest, ModelPrice, ProviderKind};
 
 use vnx_exec::CancelToken;
 use vnx_testkit::{MockServer, Script, write_gemini_home};
-use vnx_types::{CostSource, Lane, OutcomeClass};
+use vnx_types::{Billing, CostSource, Lane, OutcomeClass};
 
 use crate::common::{
     CONTENT, FILE, PROMPT, Sandbox, clis, describe, gate, mock_input_tokens, options, provider,
@@ -58,6 +58,9 @@ async fn gemini(
     let p = provider(ProviderKind::Gemini, &clis.gemini, Vec::new());
     let mut req = DispatchRequest::new(PROMPT, &sb.repo);
     req.model = Some("gemini-2.5-flash".to_owned());
+    // Offline gemini logs in with GEMINI_API_KEY (the mock's): API billing
+    // (subscription mode would remove the key).
+    req.billing = Billing::Api;
     let run = run_worker(&req, &p, lane, &opts, &CancelToken::new())
         .await
         .unwrap();
@@ -141,6 +144,11 @@ async fn resume_pair(kind: ProviderKind) -> (vnx_core::WorkerRun, vnx_core::Work
     let opts = options(&sb, env);
     let mut req = DispatchRequest::new("Remember the word PAPAYA.", &sb.repo);
     req.model = Some(model.to_owned());
+    if kind == ProviderKind::Gemini {
+        // GEMINI_API_KEY against the mock: API billing. Codex's mock provider
+        // reads MOCK_API_KEY, which no billing mode touches.
+        req.billing = Billing::Api;
+    }
     let first = run_worker(&req, &p, Lane::Headless, &opts, &CancelToken::new())
         .await
         .unwrap();
