@@ -112,18 +112,15 @@ fn codex_headless() {
     check_passed(&sb, &r, id, "codex", &ctx);
 }
 
-#[test]
-fn gemini_headless() {
-    let _serial = serial();
-    let clis = clis();
-    let server = MockServer::start(Script::write_file("hello.txt", CONTENT)).unwrap();
-    // Offline gemini logs in with GEMINI_API_KEY (the mock's): API billing, so
-    // `billing = "api"` (subscription mode would remove the key).
+/// A sandbox whose provider is the pinned gemini (model gemini-2.5-flash),
+/// logged in with the mock's GEMINI_API_KEY: API billing, so `billing =
+/// "api"` (subscription mode would remove the key). One attempt per run.
+fn gemini_sandbox(gemini: &std::path::Path, cross_review: bool) -> Sandbox {
     let toml = format!(
-        "[run]\nprovider = \"gemini\"\nmodel = \"gemini-2.5-flash\"\ntimeout = \"3m\"\ncross_review = false\n\
+        "[run]\nprovider = \"gemini\"\nmodel = \"gemini-2.5-flash\"\ntimeout = \"3m\"\ncross_review = {cross_review}\n\
          billing = \"api\"\n\n\
          [retry]\nmax_retries = 0\n\n[providers.gemini]\nbinary = {}\n",
-        toml_str(&clis.gemini.display().to_string())
+        toml_str(&gemini.display().to_string())
     );
     let sb = Sandbox::new(&toml);
     write_gemini_home(&sb.home).unwrap();
@@ -132,6 +129,15 @@ fn gemini_headless() {
         "general": {"maxAttempts": 1},
     });
     std::fs::write(sb.home.join(".gemini/settings.json"), settings.to_string()).unwrap();
+    sb
+}
+
+#[test]
+fn gemini_headless() {
+    let _serial = serial();
+    let clis = clis();
+    let server = MockServer::start(Script::write_file("hello.txt", CONTENT)).unwrap();
+    let sb = gemini_sandbox(&clis.gemini, false);
     let id = "d-20260101-000000-bbbbb3";
     let out = sb.run_vnx(
         &server.gemini_env(&sb.home),
@@ -258,20 +264,7 @@ fn cross_model_review_with_gemini_asks_the_other_gemini_model() {
     let clis = clis();
     let server =
         MockServer::start(Script::write_file("hello.txt", CONTENT).with_text(APPROVE)).unwrap();
-    // GEMINI_API_KEY against the mock: API billing (see `gemini_headless`).
-    let toml = format!(
-        "[run]\nprovider = \"gemini\"\nmodel = \"gemini-2.5-flash\"\ntimeout = \"3m\"\ncross_review = true\n\
-         billing = \"api\"\n\n\
-         [retry]\nmax_retries = 0\n\n[providers.gemini]\nbinary = {}\n",
-        toml_str(&clis.gemini.display().to_string())
-    );
-    let sb = Sandbox::new(&toml);
-    write_gemini_home(&sb.home).unwrap();
-    let settings = serde_json::json!({
-        "security": {"auth": {"selectedType": "gemini-api-key"}},
-        "general": {"maxAttempts": 1},
-    });
-    std::fs::write(sb.home.join(".gemini/settings.json"), settings.to_string()).unwrap();
+    let sb = gemini_sandbox(&clis.gemini, true);
     let id = "d-20260101-000000-bbbbb7";
     let out = sb.run_vnx(
         &server.gemini_env(&sb.home),
