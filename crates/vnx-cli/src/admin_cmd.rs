@@ -231,6 +231,58 @@ fn receipts_in(ledger: Option<&Path>) -> Result<(Vec<StoredRecord>, Approvals)> 
     Ok((out, approvals))
 }
 
+/// How a dispatch id, or a prefix of one, matched a set of receipts.
+pub(crate) enum ReceiptLookup<'a> {
+    /// One dispatch: its latest receipt by time. A dispatch can have several:
+    /// the working segment's and the merged dispatch branch's copy.
+    Found(&'a StoredRecord),
+    /// No dispatch.
+    Missing,
+    /// Several dispatches: their ids, sorted.
+    Ambiguous(Vec<String>),
+}
+
+/// Finds the receipt of dispatch `wanted` among `receipts`: an exact id
+/// wins, else every dispatch whose id starts with `wanted`.
+pub(crate) fn lookup_receipt<'a>(
+    receipts: impl IntoIterator<Item = &'a StoredRecord>,
+    wanted: &str,
+) -> ReceiptLookup<'a> {
+    let id_of = |r: &StoredRecord| {
+        r.body["dispatch_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let receipts: Vec<&StoredRecord> = receipts.into_iter().collect();
+    let exact: Vec<&StoredRecord> = receipts
+        .iter()
+        .copied()
+        .filter(|r| id_of(r) == wanted)
+        .collect();
+    let matching = if exact.is_empty() && !wanted.is_empty() {
+        receipts
+            .into_iter()
+            .filter(|r| id_of(r).starts_with(wanted))
+            .collect()
+    } else {
+        exact
+    };
+    let mut ids: Vec<String> = matching.iter().map(|r| id_of(r)).collect();
+    ids.sort();
+    ids.dedup();
+    match (
+        ids.len(),
+        matching
+            .into_iter()
+            .reduce(|a, b| if b.ts >= a.ts { b } else { a }),
+    ) {
+        (1, Some(latest)) => ReceiptLookup::Found(latest),
+        (0, _) | (_, None) => ReceiptLookup::Missing,
+        _ => ReceiptLookup::Ambiguous(ids),
+    }
+}
+
 /// The approval column: `-` when not required, else the state.
 fn approval_cell(receipt: &StoredRecord, approvals: &Approvals) -> String {
     match approvals.state_of(receipt) {
@@ -302,35 +354,21 @@ pub fn receipts(command: &ReceiptsCommand) -> Result<Outcome> {
         }
         ReceiptsCommand::Show { dispatch, ledger } => {
             let (receipts, approvals) = receipts_in(ledger.as_deref())?;
-            let matching: Vec<&StoredRecord> = receipts
-                .iter()
-                .filter(|r| {
-                    r.body["dispatch_id"]
-                        .as_str()
-                        .is_some_and(|id| id.starts_with(dispatch.as_str()))
-                })
-                .collect();
-            match matching.as_slice() {
-                [] => {
+            match lookup_receipt(&receipts, dispatch) {
+                ReceiptLookup::Missing => {
                     bail!("no receipt for dispatch {dispatch:?}; `vnx receipts list` shows the ids")
                 }
-                [r] => {
+                ReceiptLookup::Found(r) => {
                     let shown = json!({"segment": r.path, "line": r.line, "seq": r.seq, "ts": r.ts, "hash": r.hash,
                         "approval": approvals.state_of(r), "receipt": r.body});
                     println!("{}", escape(&serde_json::to_string_pretty(&shown)?));
                     Ok(Outcome::Ok)
                 }
-                many => {
-                    let ids: Vec<&str> = many
-                        .iter()
-                        .filter_map(|r| r.body["dispatch_id"].as_str())
-                        .collect();
-                    bail!(
-                        "{dispatch:?} matches {} receipts ({}); give more of the id",
-                        ids.len(),
-                        ids.join(", ")
-                    )
-                }
+                ReceiptLookup::Ambiguous(ids) => bail!(
+                    "{dispatch:?} matches {} receipts ({}); give more of the id",
+                    ids.len(),
+                    ids.join(", ")
+                ),
             }
         }
     }

@@ -2,7 +2,6 @@
 //! approval, appended to the ledger as an `approval` record.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -13,6 +12,7 @@ use vnx_ledger::{Ledger, NewRecord};
 use vnx_types::{ApprovalBody, ApprovalDecision};
 
 use crate::Outcome;
+use crate::admin_cmd::{ReceiptLookup, lookup_receipt};
 use crate::locate::{default_segment, locate_ledger, writer_identity};
 use crate::term::escape;
 
@@ -27,7 +27,7 @@ pub struct ApproveArgs {
     /// Why, recorded with the decision.
     #[arg(long, value_name = "TEXT")]
     reason: Option<String>,
-    /// Who decides (default: $VNX_APPROVER, else git's `user.name <user.email>`,
+    /// Who decides (default: $VNX_APPROVER, else git's committer `name <email>`,
     /// else the writer id).
     #[arg(long, value_name = "NAME")]
     by: Option<String>,
@@ -142,46 +142,29 @@ pub fn run(args: &ApproveArgs) -> Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
-/// The receipt of the dispatch `wanted` names: an exact id, else a unique
-/// prefix. With several receipts of one dispatch (the working ledger's and
-/// the dispatch branch's copy, or a re-run), the latest by time.
+/// The receipt of the dispatch `wanted` names ([`lookup_receipt`]), or an
+/// error listing what awaits approval.
 fn find_receipt<'a>(
     receipts: &[&'a StoredRecord],
     wanted: &str,
     approvals: &Approvals,
     dir: &std::path::Path,
 ) -> Result<&'a StoredRecord> {
-    let id_of = |r: &StoredRecord| {
-        r.body["dispatch_id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let exact: Vec<&StoredRecord> = receipts
-        .iter()
-        .copied()
-        .filter(|r| id_of(r) == wanted)
-        .collect();
-    let matching = if exact.is_empty() && !wanted.is_empty() {
-        receipts
-            .iter()
-            .copied()
-            .filter(|r| id_of(r).starts_with(wanted))
-            .collect()
-    } else {
-        exact
-    };
-    let mut ids: Vec<String> = matching.iter().map(|r| id_of(r)).collect();
-    ids.sort();
-    ids.dedup();
-    match ids.len() {
-        0 => {
-            let mut awaiting: Vec<String> = receipts
+    match lookup_receipt(receipts.iter().copied(), wanted) {
+        ReceiptLookup::Found(r) => Ok(r),
+        ReceiptLookup::Ambiguous(ids) => bail!(
+            "{:?} matches {} dispatches ({}); give more of the id",
+            escape(wanted),
+            ids.len(),
+            ids.join(", ")
+        ),
+        ReceiptLookup::Missing => {
+            let mut awaiting: Vec<&str> = receipts
                 .iter()
                 .filter(|r| approvals.awaits_approval(r))
-                .map(|r| id_of(r))
+                .filter_map(|r| r.body["dispatch_id"].as_str())
                 .collect();
-            awaiting.sort();
+            awaiting.sort_unstable();
             awaiting.dedup();
             let hint = if awaiting.is_empty() {
                 "no dispatch awaits approval".to_owned()
@@ -194,22 +177,12 @@ fn find_receipt<'a>(
                 dir.display()
             )
         }
-        1 => {}
-        _ => bail!(
-            "{:?} matches {} dispatches ({}); give more of the id",
-            escape(wanted),
-            ids.len(),
-            ids.join(", ")
-        ),
     }
-    matching
-        .into_iter()
-        .reduce(|a, b| if b.ts >= a.ts { b } else { a })
-        .context("no receipt matched")
 }
 
-/// Who decides: `--by`, else `$VNX_APPROVER`, else git's `user.name
-/// <user.email>`, else the writer id.
+/// Who decides: `--by`, else `$VNX_APPROVER`, else the committer identity git
+/// would use here (`GIT_COMMITTER_*`, then `committer.*` / `user.*` config:
+/// [`vnx_git::identity`]) as `name <email>`, else the writer id.
 fn approver(by: Option<&str>, cwd: &std::path::Path) -> String {
     let given = by
         .map(str::to_owned)
@@ -219,20 +192,13 @@ fn approver(by: Option<&str>, cwd: &std::path::Path) -> String {
     if let Some(by) = given {
         return by;
     }
-    let config = |key: &str| {
-        Command::new("git")
-            .args(["config", "--get", key])
-            .current_dir(cwd)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            .filter(|s| !s.is_empty())
-    };
-    match (config("user.name"), config("user.email")) {
-        (Some(name), Some(email)) => format!("{name} <{email}>"),
-        (Some(name), None) => name,
-        (None, Some(email)) => email,
-        (None, None) => writer_identity(),
+    match vnx_git::identity(cwd) {
+        Ok(id)
+            if id.committer_name != vnx_git::FALLBACK_NAME
+                || id.committer_email != vnx_git::FALLBACK_EMAIL =>
+        {
+            format!("{} <{}>", id.committer_name, id.committer_email)
+        }
+        _ => writer_identity(),
     }
 }
