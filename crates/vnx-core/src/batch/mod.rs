@@ -521,7 +521,7 @@ pub async fn run_batch(
     });
     let mut queued_reason: Vec<Option<String>> = vec![None; jobs.len()];
     for (i, job) in jobs.iter().enumerate() {
-        let reason = wait_reason(&jobs, i, &[]);
+        let reason = wait_reason(&jobs, i);
         write_queued(&root, &batch_id, job, &reason);
         queued_reason[i] = Some(reason);
     }
@@ -584,20 +584,16 @@ pub async fn run_batch(
                 None
             };
             if let Some((status, reason)) = status_reason {
-                state[i] = State::Done(status);
-                forget_queued(&root, &jobs[i].dispatch_id);
-                let report = EntryReport {
-                    id: jobs[i].entry.id.clone(),
-                    skill: jobs[i].skill.clone(),
+                end_unstarted(
+                    &root,
+                    &jobs,
+                    i,
                     status,
-                    reason: Some(reason),
-                    dispatches: Vec::new(),
-                };
-                events(BatchEvent::EntryDone {
-                    entry: i,
-                    report: report.clone(),
-                });
-                reports[i] = Some(report);
+                    reason,
+                    &mut state,
+                    &mut reports,
+                    events,
+                );
             }
         }
         // Announce each provider pause once (a running dispatch's worker
@@ -692,21 +688,16 @@ pub async fn run_batch(
                         max_running = max_running.max(running);
                         *per_provider.entry(provider).or_insert(0) += 1;
                     }
-                    Err(e) => {
-                        state[i] = State::Done(EntryStatus::Error);
-                        let report = EntryReport {
-                            id: jobs[i].entry.id.clone(),
-                            skill: jobs[i].skill.clone(),
-                            status: EntryStatus::Error,
-                            reason: Some(format!("cannot start a thread for the dispatch: {e}")),
-                            dispatches: Vec::new(),
-                        };
-                        events(BatchEvent::EntryDone {
-                            entry: i,
-                            report: report.clone(),
-                        });
-                        reports[i] = Some(report);
-                    }
+                    Err(e) => end_unstarted(
+                        &root,
+                        &jobs,
+                        i,
+                        EntryStatus::Error,
+                        format!("cannot start a thread for the dispatch: {e}"),
+                        &mut state,
+                        &mut reports,
+                        events,
+                    ),
                 }
             }
         }
@@ -720,15 +711,16 @@ pub async fn run_batch(
                 // possible if the bookkeeping above is wrong; end rather than hang.
                 for i in 0..jobs.len() {
                     if matches!(state[i], State::Waiting) {
-                        state[i] = State::Done(EntryStatus::NotStarted);
-                        forget_queued(&root, &jobs[i].dispatch_id);
-                        reports[i] = Some(EntryReport {
-                            id: jobs[i].entry.id.clone(),
-                            skill: jobs[i].skill.clone(),
-                            status: EntryStatus::NotStarted,
-                            reason: Some("not started: nothing could run it".to_owned()),
-                            dispatches: Vec::new(),
-                        });
+                        end_unstarted(
+                            &root,
+                            &jobs,
+                            i,
+                            EntryStatus::NotStarted,
+                            "not started: nothing could run it".to_owned(),
+                            &mut state,
+                            &mut reports,
+                            events,
+                        );
                     }
                 }
                 break;
@@ -977,12 +969,41 @@ fn dispatch_thread(
     ));
 }
 
-/// Why entry `i` waits, given the entries done so far.
-fn wait_reason(jobs: &[Job], i: usize, done: &[usize]) -> String {
+/// Ends entry `i` without a dispatch (a dependency failed, the batch was
+/// cancelled, it could not be started): its queued card goes away and its
+/// report says why.
+#[allow(clippy::too_many_arguments)]
+fn end_unstarted(
+    root: &std::path::Path,
+    jobs: &[Job],
+    i: usize,
+    status: EntryStatus,
+    reason: String,
+    state: &mut [State],
+    reports: &mut [Option<EntryReport>],
+    events: &mut dyn FnMut(BatchEvent),
+) {
+    state[i] = State::Done(status);
+    forget_queued(root, &jobs[i].dispatch_id);
+    let report = EntryReport {
+        id: jobs[i].entry.id.clone(),
+        skill: jobs[i].skill.clone(),
+        status,
+        reason: Some(reason),
+        dispatches: Vec::new(),
+    };
+    events(BatchEvent::EntryDone {
+        entry: i,
+        report: report.clone(),
+    });
+    reports[i] = Some(report);
+}
+
+/// Why entry `i` waits before anything ran: its dependencies, else a slot.
+fn wait_reason(jobs: &[Job], i: usize) -> String {
     let pending: Vec<&str> = jobs[i]
         .deps
         .iter()
-        .filter(|d| !done.contains(d))
         .map(|&d| jobs[d].entry.id.as_str())
         .collect();
     if pending.is_empty() {
