@@ -33,8 +33,18 @@ pub fn commit_all(worktree: &Path, message: &str) -> Result<Option<String>> {
     if status.stdout.is_empty() {
         return Ok(None);
     }
+    add_all_and_commit(worktree, message, &identity_env(worktree)?)
+}
+
+/// `git add --all` and a commit with `message` as `env`'s identity (no hooks,
+/// no signing, no auto-maintenance); the new HEAD, or `None` when nothing
+/// was staged after all.
+fn add_all_and_commit(
+    worktree: &Path,
+    message: &str,
+    env: &[(&str, String)],
+) -> Result<Option<String>> {
     cmd::ok(worktree, &["add", "--all"])?;
-    let env = identity_env(worktree)?;
     let committed = cmd::run_with(
         worktree,
         &[
@@ -51,7 +61,7 @@ pub fn commit_all(worktree: &Path, message: &str) -> Result<Option<String>> {
             "-m",
             message,
         ],
-        &env,
+        env,
     )?;
     if !committed.status.success() {
         // Status can list what `add --all` does not stage (a nested
@@ -62,8 +72,7 @@ pub fn commit_all(worktree: &Path, message: &str) -> Result<Option<String>> {
         }
         return Err(committed.failure());
     }
-    let head = cmd::ok(worktree, &["rev-parse", "HEAD"])?.text();
-    Ok(Some(head))
+    Ok(Some(cmd::ok(worktree, &["rev-parse", "HEAD"])?.text()))
 }
 
 /// Like [`commit_all`], but stages and commits only `paths` (relative to
@@ -165,19 +174,25 @@ impl Identity {
 /// # Errors
 /// [`crate::GitError::Failed`] when `git config` fails.
 pub fn identity(dir: &Path) -> Result<Identity> {
-    let env = |var: &str| std::env::var(var).ok().filter(|v| !v.is_empty());
-    let vars = [
-        env("GIT_AUTHOR_NAME"),
-        env("GIT_AUTHOR_EMAIL"),
-        env("GIT_COMMITTER_NAME"),
-        env("GIT_COMMITTER_EMAIL"),
-    ];
+    let vars = identity_vars();
     let config = if vars.iter().all(Option::is_some) {
         Vec::new()
     } else {
         read_config(dir)?
     };
     Ok(resolve_identity(vars, &config))
+}
+
+/// The non-empty `GIT_AUTHOR_NAME`, `…_EMAIL`, `GIT_COMMITTER_NAME`,
+/// `…_EMAIL` of vnx's environment, in that order.
+fn identity_vars() -> [Option<String>; 4] {
+    [
+        "GIT_AUTHOR_NAME",
+        "GIT_AUTHOR_EMAIL",
+        "GIT_COMMITTER_NAME",
+        "GIT_COMMITTER_EMAIL",
+    ]
+    .map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
 }
 
 /// What vnx's own commits take from git's configuration.
@@ -196,13 +211,7 @@ pub struct CommitSettings {
 /// # Errors
 /// [`crate::GitError::Failed`] when `git config` fails.
 pub fn commit_settings(dir: &Path) -> Result<CommitSettings> {
-    let env = |var: &str| std::env::var(var).ok().filter(|v| !v.is_empty());
-    let vars = [
-        env("GIT_AUTHOR_NAME"),
-        env("GIT_AUTHOR_EMAIL"),
-        env("GIT_COMMITTER_NAME"),
-        env("GIT_COMMITTER_EMAIL"),
-    ];
+    let vars = identity_vars();
     let config = read_config(dir)?;
     let fsync_configured = config
         .iter()
@@ -327,40 +336,18 @@ pub fn commit_work(worktree: &Path, message: &str, identity: &Identity) -> Resul
             committed: false,
         });
     }
-    cmd::ok(worktree, &["add", "--all"])?;
-    let committed = cmd::run_with(
-        worktree,
-        &[
-            "-c",
-            "commit.gpgsign=false",
-            "-c",
-            "maintenance.auto=false",
-            "commit",
-            "--quiet",
-            "--no-verify",
-            "--allow-empty-message",
-            "-m",
-            message,
-        ],
-        &identity.env(),
-    )?;
-    if !committed.status.success() {
-        // Status can list what `add --all` does not stage (a nested
-        // repository's own changes): then there was nothing to commit.
-        let staged = cmd::run(worktree, &["diff", "--cached", "--quiet", "--no-ext-diff"])?;
-        if staged.code() == Some(0) {
-            return Ok(WorkCommit {
+    Ok(
+        match add_all_and_commit(worktree, message, &identity.env())? {
+            Some(new_head) => WorkCommit {
+                head: new_head,
+                committed: true,
+            },
+            None => WorkCommit {
                 head,
                 committed: false,
-            });
-        }
-        return Err(committed.failure());
-    }
-    let head = cmd::ok(worktree, &["rev-parse", "HEAD"])?.text();
-    Ok(WorkCommit {
-        head,
-        committed: true,
-    })
+            },
+        },
+    )
 }
 
 /// A file for [`commit_files`]: its path in the commit's tree (relative,
