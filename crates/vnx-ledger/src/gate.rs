@@ -531,18 +531,27 @@ impl Approvals {
     }
 }
 
-/// Whether decision `a` is later than `b`: the later line of one segment
-/// (order within a chain is certain), else the later timestamp, else the
-/// rejection (when in doubt, do not let work through).
+/// Whether decision `a` is later than `b` ([`Decision::supersedes`]).
 fn supersedes(a: &Decision, b: &Decision) -> bool {
-    if a.path == b.path {
-        return a.line > b.line;
-    }
-    match a.ts.cmp(&b.ts) {
-        std::cmp::Ordering::Greater => true,
-        std::cmp::Ordering::Less => false,
-        std::cmp::Ordering::Equal => {
-            a.decision == ApprovalDecision::Rejected && b.decision == ApprovalDecision::Approved
+    a.supersedes(b)
+}
+
+impl Decision {
+    /// Whether this decision replaces `other` on the same receipt: the later
+    /// line of one segment (order within a chain is certain), else the later
+    /// timestamp, else the rejection (when in doubt, do not let work
+    /// through). The one rule for `vnx gate`, `vnx receipts` and the board.
+    pub fn supersedes(&self, other: &Decision) -> bool {
+        if self.path == other.path {
+            return self.line > other.line;
+        }
+        match self.ts.cmp(&other.ts) {
+            std::cmp::Ordering::Greater => true,
+            std::cmp::Ordering::Less => false,
+            std::cmp::Ordering::Equal => {
+                self.decision == ApprovalDecision::Rejected
+                    && other.decision == ApprovalDecision::Approved
+            }
         }
     }
 }

@@ -105,6 +105,21 @@ pub(crate) struct ApprovalLite {
     pub reason: Option<String>,
 }
 
+impl ApprovalLite {
+    /// The decision as `vnx_ledger::gate` orders decisions, recorded at `loc`.
+    pub(crate) fn as_decision(&self, loc: &RecordLoc) -> vnx_ledger::gate::Decision {
+        vnx_ledger::gate::Decision {
+            decision: self.decision,
+            by: self.by.clone(),
+            reason: self.reason.clone(),
+            ts: loc.ts.clone(),
+            receipt_hash: self.receipt_hash.clone(),
+            path: loc.path.clone(),
+            line: loc.line,
+        }
+    }
+}
+
 /// Everything known about one dispatch.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Facts {

@@ -242,8 +242,11 @@ impl Tracker {
             KIND_APPROVAL => {
                 if let Ok(a) = serde_json::from_str::<ApprovalLite>(body) {
                     let f = self.facts.entry(a.dispatch_id.clone()).or_default();
-                    // The latest decision wins.
-                    if f.approval.as_ref().is_none_or(|(_, old)| old.ts <= loc.ts) {
+                    // The latest decision wins, by the gate's rule.
+                    let newer = f.approval.as_ref().is_none_or(|(old_a, old_loc)| {
+                        a.as_decision(&loc).supersedes(&old_a.as_decision(old_loc))
+                    });
+                    if newer {
                         out.changed.insert(a.dispatch_id.clone());
                         f.approval = Some((a, loc));
                     }
