@@ -527,13 +527,8 @@ impl Approvals {
                 d.receipt_hash == receipt.hash
                     || self.named.get(&d.receipt_hash) == Some(&receipt.body)
             })
-            .reduce(|latest, d| if supersedes(d, latest) { d } else { latest })
+            .reduce(|latest, d| if d.supersedes(latest) { d } else { latest })
     }
-}
-
-/// Whether decision `a` is later than `b` ([`Decision::supersedes`]).
-fn supersedes(a: &Decision, b: &Decision) -> bool {
-    a.supersedes(b)
 }
 
 impl Decision {
