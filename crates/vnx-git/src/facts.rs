@@ -112,6 +112,8 @@ pub struct DiffFacts {
     pub base: String,
     /// Head commit, full id (equal to `base` when nothing was committed).
     pub head: String,
+    /// Tree of `head`, full id.
+    pub head_tree: String,
     /// Commits in `base..head`, newest first.
     pub commits: Vec<CommitInfo>,
     /// Changed files, in git's order (renames detected).
@@ -143,6 +145,7 @@ impl DiffFacts {
         vnx_types::GitFacts {
             base: self.base.clone(),
             head: self.head.clone(),
+            head_tree: Some(self.head_tree.clone()).filter(|t| !t.is_empty()),
             branch: branch.map(str::to_owned),
             worktree: worktree.to_owned(),
         }
@@ -157,7 +160,7 @@ impl DiffFacts {
 /// resolve to a commit; [`GitError::Parse`] on output this crate cannot read.
 pub fn diff_facts(dir: &Path, base: &str, head: &str, opts: DiffOptions) -> Result<DiffFacts> {
     let base = resolve_commit(dir, base)?;
-    let head = resolve_commit(dir, head)?;
+    let (head, head_tree) = crate::range::commit_and_tree(dir, head)?;
     let range = format!("{base}..{head}");
 
     let log = cmd::ok(
@@ -258,6 +261,7 @@ pub fn diff_facts(dir: &Path, base: &str, head: &str, opts: DiffOptions) -> Resu
     Ok(DiffFacts {
         base,
         head,
+        head_tree,
         commits,
         files,
         new_files,

@@ -27,6 +27,7 @@ mod cmd;
 mod commit;
 mod error;
 mod facts;
+mod range;
 mod repo;
 mod worktree;
 
@@ -38,6 +39,10 @@ pub use error::{GitError, Result};
 pub use facts::{
     AddedLine, ChangeKind, CommitInfo, DEFAULT_MAX_DIFF_BYTES, DiffFacts, DiffOptions, DiffStat,
     FileChange, added_lines, diff_facts, is_test_path,
+};
+pub use range::{
+    CommitSignature, RangeCommit, clean_merge_tree, commit_and_tree, dir_files_at, file_at,
+    range_commits, verify_commit,
 };
 pub use repo::{
     DirtyFile, RepoInfo, common_dir, current_branch, dirty_files, head_commit, repo_info,

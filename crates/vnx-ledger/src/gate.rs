@@ -51,6 +51,17 @@ pub enum BlockReason {
     /// A passed receipt added since the base requires approval, and the
     /// latest decision on it is a rejection.
     Rejected,
+    /// A commit in the range that no passed, signed receipt covers, that no
+    /// allowed signer signed, and that is not a clean merge of such commits.
+    Uncovered,
+    /// Records added since the base that no allowed signer's signature
+    /// vouches for (an unsigned segment, a bad signature, a key that the
+    /// base's `allowed_signers` does not list), or an approval that is not
+    /// signed by an allowed approver.
+    Unauthenticated,
+    /// Something the gate must check could not be checked (the base commit
+    /// is missing, `allowed_signers` at the base is malformed): never a pass.
+    Unchecked,
 }
 
 /// One reason the gate blocks.
@@ -65,6 +76,9 @@ pub struct Block {
     /// Dispatch id, for receipts and orphans.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dispatch_id: Option<String>,
+    /// The commit concerned (full id), for coverage blocks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
     /// Human-readable detail.
     pub detail: String,
 }
@@ -119,6 +133,7 @@ pub fn gate(dir: &Path, base: Option<&BaseLedger>) -> Result<GateReport, LedgerE
             path: f.path.clone(),
             line: f.line,
             dispatch_id: None,
+            commit: None,
             detail: format!("{}: {}", f.reason.label(), f.detail),
         })
         .collect();
@@ -195,6 +210,7 @@ pub fn gate(dir: &Path, base: Option<&BaseLedger>) -> Result<GateReport, LedgerE
                         path: record.path.clone(),
                         line: record.line,
                         dispatch_id: Some(id.clone()),
+                        commit: None,
                         detail: format!("dispatch {id} ended {}{gates}", status_word(status)),
                     });
                 }
@@ -220,6 +236,7 @@ pub fn gate(dir: &Path, base: Option<&BaseLedger>) -> Result<GateReport, LedgerE
                     path: record.path.clone(),
                     line: record.line,
                     dispatch_id: Some(id.clone()),
+                    commit: None,
                     detail: format!(
                         "dispatch {id} started but has no receipt: vnx was killed mid-dispatch"
                     ),
@@ -237,7 +254,9 @@ pub fn gate(dir: &Path, base: Option<&BaseLedger>) -> Result<GateReport, LedgerE
 }
 
 /// The block for a passed receipt's approval state, if it blocks.
-fn approval_block(record: &StoredRecord, id: &str, approval: &ApprovalState) -> Option<Block> {
+///
+/// `id` is the receipt's dispatch id.
+pub fn approval_block(record: &StoredRecord, id: &str, approval: &ApprovalState) -> Option<Block> {
     let skill = record.body["skill"]
         .as_str()
         .map_or_else(String::new, |s| format!(" (skill {s})"));
@@ -265,18 +284,20 @@ fn approval_block(record: &StoredRecord, id: &str, approval: &ApprovalState) -> 
         path: record.path.clone(),
         line: record.line,
         dispatch_id: Some(id.to_owned()),
+        commit: None,
         detail,
     })
 }
 
-/// Newlines in `bytes`. Off the hot path (the gate reads each base once), so
+/// Newlines in `bytes` (records in a segment's bytes). Off the hot path (the gate reads each base once), so
 /// the plain loop is fine.
 #[allow(clippy::naive_bytecount)]
-fn count_lines(bytes: &[u8]) -> u64 {
+pub fn count_lines(bytes: &[u8]) -> u64 {
     bytes.iter().filter(|&&b| b == b'\n').count() as u64
 }
 
-fn status_word(status: DispatchStatus) -> &'static str {
+/// How a status reads in a sentence: "passed", "failed", "in error", ….
+pub fn status_word(status: DispatchStatus) -> &'static str {
     match status {
         DispatchStatus::Passed => "passed",
         DispatchStatus::Failed => "failed",
@@ -286,7 +307,13 @@ fn status_word(status: DispatchStatus) -> &'static str {
     }
 }
 
-fn check_append_only(
+/// Blocks for every way the ledger at `dir` fails to extend `base`
+/// append-only: a changed or removed `ledger.json`, a segment removed,
+/// truncated or rewritten.
+///
+/// # Errors
+/// [`LedgerError::Io`] reading a segment.
+pub fn check_append_only(
     dir: &Path,
     base: &BaseLedger,
     blocks: &mut Vec<Block>,
@@ -297,6 +324,7 @@ fn check_append_only(
             path,
             line: 0,
             dispatch_id: None,
+            commit: None,
             detail,
         });
     };

@@ -18,6 +18,7 @@ pub mod gate;
 pub mod read;
 pub mod record;
 pub mod schema;
+pub mod signature;
 pub mod store;
 pub mod verify;
 

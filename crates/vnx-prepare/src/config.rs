@@ -61,6 +61,34 @@ pub struct Config {
     pub ledger: LedgerConfig,
     /// `[batch]`: how many dispatches of a `vnx batch` run at once.
     pub batch: BatchConfig,
+    /// `[merge_gate]`: what `vnx gate --base` requires. Read by the gate from
+    /// the *base* revision's `vnx.toml`, never from the change being checked.
+    pub merge_gate: MergeGateConfig,
+}
+
+/// `[merge_gate]`: the policy of `vnx gate --base B`, taken from `vnx.toml`
+/// at `B` so that a change cannot loosen the rules it is judged by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MergeGateConfig {
+    /// Require every commit in the range to be covered by a passed, signed
+    /// receipt, signed by an allowed signer, or a clean merge of such
+    /// commits. Default true; false only checks the ledger (and the gate says
+    /// so in its output).
+    pub coverage: bool,
+    /// Principals (as written in `ledger/allowed_signers`, `*`/`?` patterns
+    /// allowed) whose approvals count. Empty: any key that
+    /// `allowed_signers` allows for the `vnx-approval` namespace.
+    pub approvers: Vec<String>,
+}
+
+impl Default for MergeGateConfig {
+    fn default() -> Self {
+        MergeGateConfig {
+            coverage: true,
+            approvers: Vec::new(),
+        }
+    }
 }
 
 /// `[batch]`: concurrency caps of `vnx batch`.

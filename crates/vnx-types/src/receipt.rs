@@ -263,6 +263,11 @@ pub struct GitFacts {
     pub base: String,
     /// Commit the dispatch ended at (40 hex); equals `base` when nothing was committed.
     pub head: String,
+    /// Tree of `head` (40 hex). With `base` and `head` it names exactly the
+    /// commits the receipt covers: `git rev-list base..head`, whose last tree
+    /// is this one. Absent in receipts written before vnx recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_tree: Option<String>,
     /// Dispatch branch, e.g. `vnx/d-20261121-ab12cd`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch: Option<String>,
@@ -323,4 +328,11 @@ pub struct ApprovalBody {
     /// Why, in the person's words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The approver's OpenSSH signature (armored SSHSIG, namespace
+    /// `vnx-approval`) over the RFC 8785 canonical JSON of this body without
+    /// `signature`. The gate accepts a decision only when this verifies
+    /// against a key that the base revision's `ledger/allowed_signers`
+    /// allows for `vnx-approval`; `by` is then only a display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }

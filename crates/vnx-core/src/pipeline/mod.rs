@@ -881,6 +881,7 @@ fn draft_receipt(s: &Setup, report: vnx_types::ReportInfo) -> DispatchReceipt {
         git: s.base.as_ref().map(|base| vnx_types::GitFacts {
             base: base.clone(),
             head: base.clone(),
+            head_tree: None,
             branch: s.plan.branch.clone(),
             worktree: rel_worktree(s),
         }),
@@ -1256,6 +1257,7 @@ fn empty_facts(base: &str) -> vnx_git::DiffFacts {
     vnx_git::DiffFacts {
         base: base.to_owned(),
         head: base.to_owned(),
+        head_tree: String::new(),
         commits: Vec::new(),
         files: Vec::new(),
         new_files: Vec::new(),
@@ -1289,7 +1291,7 @@ fn commit_message(id: &str, skill: &str, task: &str) -> String {
         .take(72)
         .collect();
     let body: String = task.chars().take(2000).collect();
-    format!("vnx: dispatch {id} ({skill}): {first}\n\n{body}\n\nvnx-dispatch: {id}\n")
+    format!("vnx: dispatch {id} ({skill}): {first}\n\n{body}\n\nVnx-Dispatch: {id}\n")
 }
 
 /// The review dispatch and its gate. Never fails: every problem is a gate `error`.
@@ -1448,7 +1450,7 @@ fn write_branch_ledger(
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default();
     let message = format!(
-        "vnx: receipt of dispatch {} ({status})\n\nvnx-dispatch: {}\n",
+        "vnx: receipt of dispatch {} ({status})\n\nVnx-Dispatch: {}\n",
         s.plan.id, s.plan.id
     );
     Ok(Some(BranchFiles {
