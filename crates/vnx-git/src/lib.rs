@@ -25,6 +25,7 @@
 
 mod cmd;
 mod commit;
+mod config;
 mod error;
 mod facts;
 mod range;
@@ -35,6 +36,7 @@ pub use commit::{
     CommitSettings, FALLBACK_EMAIL, FALLBACK_NAME, Identity, TreeFile, WorkCommit, commit_all,
     commit_files, commit_paths, commit_settings, commit_work, identity, reset_paths,
 };
+pub use config::config_get;
 pub use error::{GitError, Result};
 pub use facts::{
     AddedLine, ChangeKind, CommitInfo, DEFAULT_MAX_DIFF_BYTES, DiffFacts, DiffOptions, DiffStat,
