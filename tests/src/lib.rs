@@ -74,3 +74,86 @@ pub fn fake_agent() -> PathBuf {
 pub fn workspace_root() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
+
+/// An ed25519 key pair made by the real `ssh-keygen` for a test: what a
+/// person or CI uses to sign ledger segments, approvals and commits.
+#[derive(Debug, Clone)]
+pub struct TestKey {
+    /// The private key file (no passphrase).
+    pub private: PathBuf,
+    /// The public key file (`<private>.pub`).
+    pub public: PathBuf,
+    /// The public key as OpenSSH writes it, without comment: `ssh-ed25519 AAAA…`.
+    pub key: String,
+}
+
+impl TestKey {
+    /// Makes a key `dir/name` with `ssh-keygen -t ed25519 -N ''`.
+    ///
+    /// # Panics
+    /// When ssh-keygen cannot run: the test cannot go on without a key.
+    pub fn new(dir: &Path, name: &str) -> TestKey {
+        std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+        let private = dir.join(name);
+        let out = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+            .arg(&private)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run ssh-keygen: {e}"));
+        assert!(
+            out.status.success(),
+            "ssh-keygen failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let public = private.with_extension("pub");
+        let public = if public.exists() {
+            public
+        } else {
+            PathBuf::from(format!("{}.pub", private.display()))
+        };
+        let text = std::fs::read_to_string(&public)
+            .unwrap_or_else(|e| panic!("read {}: {e}", public.display()));
+        let key = text
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
+        TestKey {
+            private,
+            public,
+            key,
+        }
+    }
+
+    /// An `allowed_signers` line for this key as `principal`, optionally
+    /// restricted to `namespaces` (e.g. `vnx-ledger,git`).
+    pub fn allowed_line(&self, principal: &str, namespaces: Option<&str>) -> String {
+        match namespaces {
+            Some(ns) => format!("{principal} namespaces=\"{ns}\" {}\n", self.key),
+            None => format!("{principal} {}\n", self.key),
+        }
+    }
+
+    /// Makes git (and so vnx) in `repo` sign with this key:
+    /// `gpg.format = ssh`, `user.signingkey = <private key file>`.
+    ///
+    /// # Panics
+    /// When git config fails.
+    pub fn configure(&self, repo: &Path) {
+        for args in [
+            ["config", "gpg.format", "ssh"],
+            [
+                "config",
+                "user.signingkey",
+                &self.private.display().to_string(),
+            ],
+        ] {
+            let out = Command::new("git")
+                .args(args)
+                .current_dir(repo)
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run git: {e}"));
+            assert!(out.status.success(), "git {args:?} failed");
+        }
+    }
+}

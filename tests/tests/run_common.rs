@@ -37,12 +37,14 @@ pub fn clis() -> vnx_testkit::AgentClis {
 }
 
 /// A temp HOME and a git repository with one commit holding `vnx.toml`,
-/// a README and the ledger's `ledger.json`.
+/// a README, the ledger's `ledger.json` and an `allowed_signers` that lists
+/// the key git (and so vnx) signs with in this repository.
 pub struct Sandbox {
     pub tmp: tempfile::TempDir,
     pub home: PathBuf,
     pub repo: PathBuf,
     pub base: String,
+    pub key: vnx_tests::TestKey,
 }
 
 impl Sandbox {
@@ -60,6 +62,13 @@ impl Sandbox {
         std::fs::write(repo.join("README.md"), "# sandbox\n").unwrap();
         std::fs::write(repo.join("vnx.toml"), vnx_toml).unwrap();
         vnx_ledger::Ledger::open_or_create(&repo.join("ledger")).unwrap();
+        let key = vnx_tests::TestKey::new(&root.join("keys"), "tester");
+        key.configure(&repo);
+        std::fs::write(
+            repo.join("ledger/allowed_signers"),
+            key.allowed_line(WRITER, None),
+        )
+        .unwrap();
         git(&repo, &["add", "-A"]);
         git(&repo, &["commit", "-q", "-m", "initial"]);
         let base = git(&repo, &["rev-parse", "HEAD"]);
@@ -68,6 +77,7 @@ impl Sandbox {
             home,
             repo,
             base,
+            key,
         }
     }
 
@@ -97,8 +107,17 @@ impl Sandbox {
         out
     }
 
-    /// Path of the repository's segment for branch `main`.
+    /// Path of the local journal's segment for branch `main`, where a
+    /// worktree dispatch's records go (`.vnx/ledger/`).
     pub fn main_segment(&self) -> PathBuf {
+        self.repo
+            .join(".vnx/ledger")
+            .join(vnx_ledger::default_segment_name(WRITER, "main"))
+    }
+
+    /// Path of the committed ledger's segment for branch `main`, where an
+    /// in-place dispatch's records go.
+    pub fn committed_main_segment(&self) -> PathBuf {
         self.repo
             .join("ledger")
             .join(vnx_ledger::default_segment_name(WRITER, "main"))

@@ -1,5 +1,8 @@
 //! `vnx approve`: a person's decision on a receipt whose skill requires
-//! approval, appended to the ledger as an `approval` record.
+//! approval, signed with the key git signs commits with and appended to the
+//! committed ledger as an `approval` record (whose segment is signed too).
+//! `vnx gate` counts it only when the base's `ledger/allowed_signers` allows
+//! that key for the `vnx-approval` namespace.
 
 use std::path::PathBuf;
 
@@ -27,10 +30,6 @@ pub struct ApproveArgs {
     /// Why, recorded with the decision.
     #[arg(long, value_name = "TEXT")]
     reason: Option<String>,
-    /// Who decides (default: $VNX_APPROVER, else git's committer `name <email>`,
-    /// else the writer id).
-    #[arg(long, value_name = "NAME")]
-    by: Option<String>,
     /// Ledger directory (default: `ledger/` at the repository root).
     #[arg(long, value_name = "DIR")]
     ledger: Option<PathBuf>,
@@ -52,6 +51,13 @@ pub fn run(args: &ApproveArgs) -> Result<Outcome> {
     }
     let dir = location.dir;
     let ledger = Ledger::open(&dir)?;
+    let repo = crate::locate::repo_root(&dir).unwrap_or_else(|| cwd.clone());
+    let Some(key) = vnx_core::signing::signing_key(&repo)? else {
+        bail!(
+            "vnx approve signs the decision, and no signing key is configured: {}",
+            vnx_core::signing::KEY_SETUP_HINT
+        );
+    };
     let mut records = Vec::new();
     for path in segment_paths(&dir)? {
         records.extend(
@@ -66,7 +72,22 @@ pub fn run(args: &ApproveArgs) -> Result<Outcome> {
         .iter()
         .filter(|r| r.kind == KIND_DISPATCH_RECEIPT)
         .collect();
-    let receipt = find_receipt(&receipts, &args.dispatch, &approvals, &dir)?;
+    let receipt = match find_receipt(&receipts, &args.dispatch, &approvals, &dir) {
+        Ok(receipt) => receipt,
+        Err(e) => {
+            let journal = repo.join(vnx_core::pipeline::JOURNAL_DIR);
+            if in_journal(&journal, &args.dispatch) {
+                bail!(
+                    "the receipt of {:?} is only in the local journal ({}): merge its branch \
+                     (`git merge vnx/<dispatch-id>`) so that its receipt is in {}, then approve it",
+                    escape(&args.dispatch),
+                    journal.display(),
+                    dir.display()
+                );
+            }
+            return Err(e);
+        }
+    };
     let id = receipt.body["dispatch_id"].as_str().unwrap_or_default();
     let status = receipt.body["status"].as_str().unwrap_or("unknown");
     let skill = receipt.body["skill"].as_str().unwrap_or("(no skill)");
@@ -89,22 +110,31 @@ pub fn run(args: &ApproveArgs) -> Result<Outcome> {
     } else {
         ApprovalDecision::Approved
     };
-    let body = ApprovalBody {
+    let mut body = ApprovalBody {
         dispatch_id: id.to_owned(),
         receipt_hash: receipt.hash.clone(),
         decision,
-        by: approver(args.by.as_deref(), &cwd),
+        by: approver(&cwd),
         reason: args
             .reason
             .as_deref()
             .map(str::trim)
             .filter(|r| !r.is_empty())
             .map(str::to_owned),
+        signature: None,
     };
+    vnx_core::signing::sign_approval(&mut body, &key)
+        .context("cannot sign the approval (nothing was recorded)")?;
     let segment = default_segment(&cwd);
     let record = NewRecord::new(KIND_APPROVAL, &body)?;
     let appended = ledger.append(&segment, &[record])?;
     let seq = appended.first().map_or(0, |a| a.seq);
+    let signed = vnx_core::signing::sign_segment(&dir, ledger.ledger_id(), &segment, &key)
+        .with_context(|| {
+            format!(
+                "the decision is recorded, but its segment was not signed; run `vnx ledger sign {segment}`"
+            )
+        })?;
 
     let word = match decision {
         ApprovalDecision::Approved => "approved",
@@ -132,13 +162,18 @@ pub fn run(args: &ApproveArgs) -> Result<Outcome> {
         );
     }
     println!(
-        "recorded: approval seq {seq} in {}",
-        ledger.segment_path(&segment).display()
+        "recorded: approval seq {seq} in {}, signed by {} ({})",
+        ledger.segment_path(&segment).display(),
+        key.fingerprint(),
+        signed.display()
     );
     if !requires_approval(&receipt.body) {
         println!("note: the skill does not require approval; `vnx gate` ignores this decision");
     }
-    println!("next: commit the ledger so that `vnx gate` in CI sees the decision");
+    println!(
+        "next: commit the ledger (`git add {} && git commit`) so that `vnx gate` in CI sees the decision",
+        dir.display()
+    );
     Ok(Outcome::Ok)
 }
 
@@ -180,13 +215,31 @@ fn find_receipt<'a>(
     }
 }
 
-/// Who decides: `--by`, else `$VNX_APPROVER`, else the committer identity git
-/// would use here (`GIT_COMMITTER_*`, then `committer.*` / `user.*` config:
-/// [`vnx_git::identity`]) as `name <email>`, else the writer id.
-fn approver(by: Option<&str>, cwd: &std::path::Path) -> String {
-    let given = by
-        .map(str::to_owned)
-        .or_else(|| std::env::var("VNX_APPROVER").ok())
+/// Whether the journal at `dir` holds a receipt for a dispatch id or prefix.
+fn in_journal(dir: &std::path::Path, wanted: &str) -> bool {
+    let Ok(paths) = segment_paths(dir) else {
+        return false;
+    };
+    paths.iter().any(|p| {
+        read_segment(p).is_ok_and(|lines| {
+            lines.into_iter().flatten().any(|r| {
+                r.kind == KIND_DISPATCH_RECEIPT
+                    && r.body["dispatch_id"]
+                        .as_str()
+                        .is_some_and(|id| id.starts_with(wanted))
+            })
+        })
+    })
+}
+
+/// The display name of who decides (the gate shows the signer's principal
+/// from `allowed_signers` instead): `$VNX_APPROVER`, else the committer
+/// identity git would use here (`GIT_COMMITTER_*`, then `committer.*` /
+/// `user.*` config: [`vnx_git::identity`]) as `name <email>`, else the
+/// writer id.
+fn approver(cwd: &std::path::Path) -> String {
+    let given = std::env::var("VNX_APPROVER")
+        .ok()
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty());
     if let Some(by) = given {

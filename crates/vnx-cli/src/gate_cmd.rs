@@ -3,11 +3,10 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use vnx_ledger::gate::{ApprovalState, BaseLedger, Block, BlockReason, GateReport, gate};
+use vnx_ledger::gate::{ApprovalState, Block, BlockReason, GateReport, gate};
 
 use crate::Outcome;
 use crate::locate::locate_ledger;
@@ -53,115 +52,68 @@ pub fn run(args: &GateArgs) -> Result<Outcome> {
     if !dir.is_dir() {
         return Err(vnx_ledger::LedgerError::NoLedger { path: dir }.into());
     }
-    let base = args
-        .base
-        .as_deref()
-        .map(|rev| base_ledger(&dir, rev))
-        .transpose()?;
-    let report = gate(&dir, base.as_ref())?;
     let root = crate::locate::repo_root(&dir).unwrap_or_else(|| cwd.clone());
+    let view = match args.base.as_deref() {
+        None => View::ledger_only(gate(&dir, None)?),
+        Some(base) => {
+            let repo = crate::locate::repo_root(&dir).with_context(|| {
+                format!(
+                    "--base needs a git repository, and {} is not in one",
+                    dir.display()
+                )
+            })?;
+            let now = chrono::Utc::now().timestamp();
+            let report = vnx_gate::gate_range(&vnx_gate::GateInputs {
+                repo: &repo,
+                ledger_dir: &dir,
+                base,
+                now,
+            })?;
+            View::range(report)
+        }
+    };
     let text = match args.format {
-        Format::Text => text(&report, args.base.as_deref()),
-        Format::Json => serde_json::to_string_pretty(&report)? + "\n",
-        Format::Github => github(&report, &root),
-        Format::Junit => junit(&report, args.base.as_deref()),
+        Format::Text => text(&view, args.base.as_deref()),
+        Format::Json => view.json()? + "\n",
+        Format::Github => github(&view, &root),
+        Format::Junit => junit(&view, args.base.as_deref()),
     };
     print!("{text}");
-    Ok(if report.pass {
+    Ok(if view.ledger.pass {
         Outcome::Ok
     } else {
         Outcome::Problems
     })
 }
 
-/// Reads the ledger directory's files at `rev` from git.
-fn base_ledger(dir: &Path, rev: &str) -> Result<BaseLedger> {
-    let root = crate::locate::repo_root(dir).with_context(|| {
-        format!(
-            "--base needs a git repository, and {} is not in one",
-            dir.display()
-        )
-    })?;
-    let abs_dir = dir
-        .canonicalize()
-        .with_context(|| format!("cannot resolve {}", dir.display()))?;
-    let abs_root = root
-        .canonicalize()
-        .with_context(|| format!("cannot resolve {}", root.display()))?;
-    let rel = abs_dir
-        .strip_prefix(&abs_root)
-        .with_context(|| {
-            format!(
-                "{} is outside the repository {}",
-                dir.display(),
-                root.display()
-            )
-        })?
-        .to_string_lossy()
-        .into_owned();
-    let commit = git(
-        &root,
-        &[
-            "rev-parse",
-            "--verify",
-            "--quiet",
-            &format!("{rev}^{{commit}}"),
-        ],
-    )
-    .ok();
-    let Some(commit) = commit.map(|c| String::from_utf8_lossy(&c).trim().to_owned()) else {
-        bail!(
-            "unknown revision {rev:?}: fetch it first (in GitHub Actions, check out with `fetch-depth: 0`), \
-             or pass a commit that exists locally"
-        );
-    };
-    let listing = git(
-        &root,
-        &[
-            "ls-tree",
-            "-z",
-            "--name-only",
-            &commit,
-            "--",
-            &format!("{rel}/"),
-        ],
-    )?;
-    let mut base = BaseLedger::default();
-    for path in listing.split(|&b| b == 0).filter(|p| !p.is_empty()) {
-        let path = String::from_utf8_lossy(path).into_owned();
-        let name = Path::new(&path)
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let is_manifest = name == vnx_ledger::store::MANIFEST_FILE;
-        if !is_manifest && !vnx_ledger::store::is_segment_name(&name) {
-            continue;
-        }
-        let bytes = git(&root, &["cat-file", "blob", &format!("{commit}:{path}")])?;
-        if is_manifest {
-            base.manifest = Some(bytes);
-        } else {
-            base.segments.insert(name, bytes);
-        }
-    }
-    Ok(base)
+/// What the renderers show: the ledger's verdict and, with `--base`, the
+/// range's commits.
+struct View {
+    ledger: GateReport,
+    range: Option<vnx_gate::RangeReport>,
 }
 
-fn git(root: &Path, args: &[&str]) -> Result<Vec<u8>> {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(root)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .output()
-        .context("cannot run git: is it installed?")?;
-    if !out.status.success() {
-        bail!(
-            "git {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+impl View {
+    fn ledger_only(ledger: GateReport) -> View {
+        View {
+            ledger,
+            range: None,
+        }
     }
-    Ok(out.stdout)
+
+    fn range(report: vnx_gate::RangeReport) -> View {
+        View {
+            ledger: report.ledger.clone(),
+            range: Some(report),
+        }
+    }
+
+    fn json(&self) -> Result<String> {
+        Ok(match &self.range {
+            Some(range) => serde_json::to_string_pretty(range)?,
+            None => serde_json::to_string_pretty(&self.ledger)?,
+        })
+    }
 }
 
 fn reason_label(reason: BlockReason) -> &'static str {
@@ -172,10 +124,18 @@ fn reason_label(reason: BlockReason) -> &'static str {
         BlockReason::Orphan => "orphaned dispatch",
         BlockReason::Unapproved => "unapproved",
         BlockReason::Rejected => "rejected",
+        BlockReason::Uncovered => "commit not covered",
+        BlockReason::Unauthenticated => "unauthenticated",
+        BlockReason::Unchecked => "could not be checked",
     }
 }
 
 fn location(b: &Block) -> String {
+    if let Some(commit) = &b.commit
+        && b.path.as_os_str().is_empty()
+    {
+        return format!("commit {}", commit.get(..12).unwrap_or(commit));
+    }
     if b.line == 0 {
         b.path.display().to_string()
     } else {
@@ -183,7 +143,8 @@ fn location(b: &Block) -> String {
     }
 }
 
-fn text(report: &GateReport, base: Option<&str>) -> String {
+fn text(view: &View, base: Option<&str>) -> String {
+    let report = &view.ledger;
     let mut out = String::new();
     for b in &report.blocks {
         let _ = writeln!(
@@ -209,6 +170,10 @@ fn text(report: &GateReport, base: Option<&str>) -> String {
     } else {
         format!(", {awaiting} awaiting approval")
     };
+    if let Some(range) = &view.range {
+        let _ = writeln!(out, "{}", commit_summary(range));
+        let _ = writeln!(out, "trust: {}", range.trust);
+    }
     let scope = base.map_or_else(|| "in the ledger".to_owned(), |b| format!("since {b}"));
     let _ = writeln!(
         out,
@@ -233,9 +198,19 @@ fn gh_escape(s: &str, property: bool) -> String {
     out
 }
 
-fn github(report: &GateReport, root: &Path) -> String {
+fn github(view: &View, root: &Path) -> String {
+    let report = &view.ledger;
     let mut out = String::new();
     for b in &report.blocks {
+        if b.path.as_os_str().is_empty() {
+            let _ = writeln!(
+                out,
+                "::error title={}::{}",
+                gh_escape(reason_label(b.reason), true),
+                gh_escape(&format!("{}: {}", location(b), b.detail), false)
+            );
+            continue;
+        }
         let file = b
             .path
             .strip_prefix(root)
@@ -258,13 +233,48 @@ fn github(report: &GateReport, root: &Path) -> String {
     let _ = writeln!(
         out,
         "::notice title=vnx gate::{}",
-        if report.pass {
-            "ledger verified; no failed, unapproved or rejected receipt"
+        if !report.pass {
+            "blocked: see the errors above".to_owned()
+        } else if let Some(range) = &view.range {
+            commit_summary(range)
         } else {
-            "blocked: see the errors above"
+            "ledger verified; no failed, unapproved or rejected receipt".to_owned()
         }
     );
     out
+}
+
+/// `commits: 5 in the range — 3 covered by receipts, 1 signed, 1 clean merge, 0 ledger-only, 0 blocked`
+fn commit_summary(range: &vnx_gate::RangeReport) -> String {
+    use vnx_gate::CoveredBy;
+    if !range.coverage_required {
+        return "commits: coverage is off ([merge_gate] coverage = false at the base): \
+                only the ledger was checked"
+            .to_owned();
+    }
+    let count = |f: &dyn Fn(&CoveredBy) -> bool| {
+        range
+            .commits
+            .iter()
+            .filter(|c| c.covered_by.as_ref().is_some_and(f))
+            .count()
+    };
+    let receipts = count(&|c| matches!(c, CoveredBy::Receipt { .. }));
+    let signed = count(&|c| matches!(c, CoveredBy::Signature { .. }));
+    let merges = count(&|c| matches!(c, CoveredBy::CleanMerge));
+    let ledger = count(&|c| matches!(c, CoveredBy::LedgerOnly));
+    let blocked = range
+        .commits
+        .iter()
+        .filter(|c| c.covered_by.is_none())
+        .count();
+    format!(
+        "commits: {} in {}..{} — {receipts} covered by receipts, {signed} signed, {merges} clean merge(s), \
+         {ledger} ledger-only, {blocked} not covered",
+        range.commits.len(),
+        range.base.get(..12).unwrap_or(&range.base),
+        range.head.get(..12).unwrap_or(&range.head),
+    )
 }
 
 fn xml_escape(s: &str) -> String {
@@ -281,7 +291,8 @@ fn xml_escape(s: &str) -> String {
         .collect()
 }
 
-fn junit(report: &GateReport, base: Option<&str>) -> String {
+fn junit(view: &View, base: Option<&str>) -> String {
+    let report = &view.ledger;
     let mut cases = Vec::new();
     let of = |reason: BlockReason| report.blocks.iter().filter(move |b| b.reason == reason);
     let failure = |blocks: Vec<&Block>| -> Option<String> {
@@ -317,6 +328,41 @@ fn junit(report: &GateReport, base: Option<&str>) -> String {
             })
             .collect();
         cases.push((format!("dispatch {}", r.dispatch_id), failure(blocks)));
+    }
+    if let Some(range) = &view.range {
+        cases.push((
+            format!(
+                "ledger records since {} are signed by allowed signers",
+                base.unwrap_or("the base")
+            ),
+            failure(
+                report
+                    .blocks
+                    .iter()
+                    .filter(|b| {
+                        matches!(
+                            b.reason,
+                            BlockReason::Unauthenticated | BlockReason::Unchecked
+                        )
+                    })
+                    .collect(),
+            ),
+        ));
+        for c in &range.commits {
+            let blocks: Vec<&Block> = report
+                .blocks
+                .iter()
+                .filter(|b| b.commit.as_deref() == Some(c.commit.as_str()))
+                .collect();
+            cases.push((
+                format!(
+                    "commit {} {}",
+                    c.commit.get(..12).unwrap_or(&c.commit),
+                    c.subject
+                ),
+                failure(blocks),
+            ));
+        }
     }
     for b in of(BlockReason::Orphan) {
         cases.push((

@@ -55,6 +55,19 @@ pub enum LedgerCommand {
         /// The segment file to repair.
         segment: PathBuf,
     },
+    /// Sign a segment's head with the key git signs commits with, writing
+    /// `<segment>.sig` beside it (OpenSSH SSHSIG, namespace `vnx-ledger`).
+    ///
+    /// `vnx gate --base` believes the records of a segment only as far as
+    /// such a signature by a key in the base's `ledger/allowed_signers`
+    /// vouches for them. `vnx ledger append` and `vnx approve` sign on their
+    /// own when a key is configured.
+    Sign {
+        #[command(flatten)]
+        at: LedgerArg,
+        /// Segment file name (default: `<writer>--<branch>.ndjson` for this machine and branch).
+        segment: Option<String>,
+    },
     /// Write each segment's size and head hash, to detect truncation or
     /// rollback later with `vnx verify-ledger --checkpoint FILE`.
     Checkpoint {
@@ -102,6 +115,7 @@ pub fn run(command: LedgerCommand) -> Result<Outcome> {
         LedgerCommand::Tail { at, lines, json } => show(&at, json, Some(lines), &cwd),
         LedgerCommand::Repair { segment } => repair(&segment),
         LedgerCommand::Checkpoint { at, out } => checkpoint(&at, out.as_deref(), &cwd),
+        LedgerCommand::Sign { at, segment } => sign(&at, segment, &cwd),
     }
 }
 
@@ -152,6 +166,25 @@ fn append(at: &LedgerArg, segment: Option<String>, json: bool, cwd: &Path) -> Re
         }
         other => other.into(),
     })?;
+    // Re-sign the grown segment when a key is configured; without one the
+    // records are there, and the gate will say they are unsigned.
+    let repo = crate::locate::repo_root(&location.dir).unwrap_or_else(|| cwd.to_path_buf());
+    match vnx_core::signing::signing_key(&repo) {
+        Ok(Some(key)) => {
+            if let Err(e) =
+                vnx_core::signing::sign_segment(&location.dir, ledger.ledger_id(), &segment, &key)
+            {
+                eprintln!(
+                    "warning: appended, but the segment was not signed: {e}; run `vnx ledger sign {segment}`"
+                );
+            }
+        }
+        Ok(None) => eprintln!(
+            "note: {segment} is unsigned, so `vnx gate --base` will not believe records added to it: {}",
+            vnx_core::signing::KEY_SETUP_HINT
+        ),
+        Err(e) => eprintln!("warning: appended, but not signed: {e}"),
+    }
     let mut out = std::io::stdout().lock();
     for a in &appended {
         if json {
@@ -169,6 +202,35 @@ fn append(at: &LedgerArg, segment: Option<String>, json: bool, cwd: &Path) -> Re
                 &a.hash[..16]
             )?;
         }
+    }
+    Ok(Outcome::Ok)
+}
+
+fn sign(at: &LedgerArg, segment: Option<String>, cwd: &Path) -> Result<Outcome> {
+    let location = locate_ledger(at.ledger.as_deref(), cwd);
+    let segment = segment
+        .or(location.segment)
+        .unwrap_or_else(|| default_segment(cwd));
+    let ledger = Ledger::open(&location.dir)?;
+    let repo = crate::locate::repo_root(&location.dir).unwrap_or_else(|| cwd.to_path_buf());
+    let Some(key) = vnx_core::signing::signing_key(&repo)? else {
+        bail!(
+            "no signing key is configured: {}",
+            vnx_core::signing::KEY_SETUP_HINT
+        );
+    };
+    let path = vnx_core::signing::sign_segment(&location.dir, ledger.ledger_id(), &segment, &key)?;
+    let head =
+        vnx_ledger::signature::SegmentSignature::read(&location.dir, &segment)?.map(|s| s.head);
+    match head {
+        Some(head) => println!(
+            "signed {segment}: {} record(s), head {}, key {} → {}",
+            head.records,
+            &head.head[..16],
+            key.fingerprint(),
+            path.display()
+        ),
+        None => println!("signed {segment} → {}", path.display()),
     }
     Ok(Outcome::Ok)
 }

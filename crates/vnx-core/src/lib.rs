@@ -22,6 +22,7 @@ pub mod batch;
 pub mod live;
 pub mod pipeline;
 pub mod probe;
+pub mod signing;
 pub mod worker;
 
 pub use pipeline::{

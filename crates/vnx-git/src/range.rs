@@ -131,7 +131,7 @@ pub fn commit_and_tree(repo: &Path, rev: &str) -> Result<(String, String)> {
     check_rev(rev)?;
     let commit = format!("{rev}^{{commit}}");
     let tree = format!("{rev}^{{tree}}");
-    let ran = cmd::ok(repo, &["rev-parse", "--end-of-options", &commit, &tree])?;
+    let ran = cmd::ok(repo, &["rev-parse", &commit, &tree])?;
     let text = ran.text();
     let mut lines = text.lines();
     match (lines.next(), lines.next()) {
@@ -338,8 +338,7 @@ pub fn verify_commit(repo: &Path, commit: &str, allowed_signers: &Path) -> Resul
     }
     let detail = said
         .lines()
-        .filter(|l| !l.starts_with("tree ") && !l.starts_with("parent ") && !l.trim().is_empty())
-        .last()
+        .rfind(|l| !l.starts_with("tree ") && !l.starts_with("parent ") && !l.trim().is_empty())
         .unwrap_or("git verify-commit failed")
         .to_owned();
     Ok(CommitSignature::Untrusted { detail })

@@ -313,6 +313,24 @@ impl SegmentSignature {
     }
 }
 
+/// SSHSIG namespace of segment signatures.
+pub const LEDGER_NAMESPACE: &str = "vnx-ledger";
+/// SSHSIG namespace of approval signatures.
+pub const APPROVAL_NAMESPACE: &str = "vnx-approval";
+
+/// The message an approval's signature covers: the RFC 8785 canonical JSON
+/// of the `approval` record's body without its `signature` member.
+///
+/// # Errors
+/// When the body cannot be serialized (never for a JSON object).
+pub fn approval_message(body: &serde_json::Value) -> Result<Vec<u8>, serde_json::Error> {
+    let mut unsigned = body.clone();
+    if let Some(object) = unsigned.as_object_mut() {
+        object.remove("signature");
+    }
+    crate::canonical::to_canonical_vec(&unsigned)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

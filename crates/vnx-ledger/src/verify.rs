@@ -386,10 +386,15 @@ fn verify_lone_segment(
 
 /// Names in a ledger directory that are neither segments nor foreign: hidden
 /// files (temporary files of an append in progress, `.gitattributes`),
-/// quarantine files, and Markdown notes.
+/// quarantine files, segment signatures (`<segment>.sig`), the
+/// `allowed_signers` file, and Markdown notes.
 fn ignorable(name: &str) -> bool {
     name.starts_with('.')
         || name.contains(".quarantine-")
+        || name == "allowed_signers"
+        || name
+            .strip_suffix(crate::signature::SIGNATURE_SUFFIX)
+            .is_some_and(crate::store::is_segment_name)
         || Path::new(name)
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("md"))

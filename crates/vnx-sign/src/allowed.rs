@@ -31,7 +31,7 @@ use crate::pattern::{ListMatch, match_list};
 /// `/etc/localtime`) at parse time, taking the earlier instant when a DST
 /// change makes it ambiguous. CI machines usually run in UTC, so write `Z`
 /// to make a bound mean the same everywhere.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct AllowedSigners {
     source: String,
     entries: Vec<Entry>,

@@ -508,6 +508,27 @@ fn ensure_run_dir(root: &Path, run_dir: &Path) -> Result<(), PipelineError> {
     Ok(())
 }
 
+/// The local journal of dispatches, under the repository root: every
+/// worktree dispatch's `dispatch.started` and `dispatch.receipt`, so a
+/// dispatch killed halfway is still on record (an orphan), without leaving
+/// an untracked segment in the committed ledger after every run.
+pub const JOURNAL_DIR: &str = ".vnx/ledger";
+
+/// Opens the journal at `dir`, creating it with the committed ledger's
+/// `ledger.json` (same ledger id) and a `.gitignore` that keeps it out of git.
+fn open_journal(dir: &Path, ledger_dir: &Path) -> Result<Ledger, PipelineError> {
+    let manifest = dir.join(vnx_ledger::store::MANIFEST_FILE);
+    if !manifest.exists() {
+        std::fs::create_dir_all(dir).map_err(PipelineError::io("creating", dir))?;
+        let ignore = dir.join(".gitignore");
+        std::fs::write(&ignore, "# vnx's local journal of dispatches\n*\n")
+            .map_err(PipelineError::io("writing", &ignore))?;
+        std::fs::copy(ledger_dir.join(vnx_ledger::store::MANIFEST_FILE), &manifest)
+            .map_err(PipelineError::io("copying ledger.json to", &manifest))?;
+    }
+    Ledger::open(dir).map_err(PipelineError::ledger(dir))
+}
+
 /// Everything fixed before the started record.
 struct Setup {
     plan: Plan,
@@ -525,6 +546,9 @@ struct Setup {
     /// choice), read while the worktree was created (`None`: in place, or
     /// the read failed and is retried when needed).
     commit_settings: Option<vnx_git::CommitSettings>,
+    /// The key git signs commits with, which signs the dispatch branch's
+    /// segment (or, in place, the repository's); `None`: receipts unsigned.
+    signing_key: Option<vnx_sign::SigningKey>,
 }
 
 fn setup(
@@ -550,8 +574,13 @@ fn setup(
             }
         })
     };
-    let ledger = Ledger::open_or_create(&plan.ledger_dir)
+    let mut ledger = Ledger::open_or_create(&plan.ledger_dir)
         .map_err(PipelineError::ledger(&plan.ledger_dir))?;
+    if plan.repo_info.is_some() && !inputs.in_place {
+        // A worktree dispatch's records go to the local journal; its
+        // receipt reaches the committed ledger with the branch's merge.
+        ledger = open_journal(&plan.loaded.root.join(JOURNAL_DIR), &plan.ledger_dir)?;
+    }
     let segment = inputs.segment.clone().unwrap_or_else(|| {
         let branch = plan
             .repo_info
@@ -568,31 +597,55 @@ fn setup(
         ))?;
     }
     let mut commit_settings = None;
+    let mut key = None;
     let (worktree, base, dirty) = match (&plan.repo_info, inputs.in_place) {
         (Some(info), false) => {
-            // The main tree's `git status` (for the warning) and the commit
-            // identity are read while git checks the worktree out: three
-            // independent git processes at once instead of in a row.
-            let (created, dirty, ident) = std::thread::scope(|scope| {
+            // The main tree's `git status` (for the warning), the commit
+            // identity and the signing key are read while git checks the
+            // worktree out: independent git processes at once, not in a row.
+            let (created, dirty, ident, signing) = std::thread::scope(|scope| {
                 let dirty = scope.spawn(|| dirty_of(&info.root));
                 let ident = scope.spawn(|| vnx_git::commit_settings(&info.root));
+                let signing = scope.spawn(|| crate::signing::signing_key(&info.root));
                 let created = vnx_git::create_in(info, &plan.id);
                 (
                     created,
                     dirty.join().ok().flatten(),
                     ident.join().ok().and_then(Result::ok),
+                    signing.join().ok(),
                 )
             });
             let wt = created?;
             commit_settings = ident;
+            key = signing;
             let base = wt.base.clone();
             plan.workdir.clone_from(&wt.path);
             (Some(wt), Some(base), dirty)
         }
-        (Some(info), true) => (None, info.head.clone(), dirty_of(&info.root)),
+        (Some(info), true) => {
+            key = Some(crate::signing::signing_key(&info.root));
+            (None, info.head.clone(), dirty_of(&info.root))
+        }
         (None, _) => (None, None, None),
     };
-    let mut warnings: Vec<String> = dirty.into_iter().collect();
+    let (signing_key, key_warning) = match key {
+        Some(Ok(Some(key))) => (Some(key), None),
+        Some(Ok(None)) => (
+            None,
+            Some(format!(
+                "this receipt is unsigned, so `vnx gate --base` will not accept it as covering its commits: {}",
+                crate::signing::KEY_SETUP_HINT
+            )),
+        ),
+        Some(Err(e)) => (
+            None,
+            Some(format!(
+                "this receipt is unsigned: the signing key cannot be used: {e}"
+            )),
+        ),
+        None => (None, None),
+    };
+    let mut warnings: Vec<String> = dirty.into_iter().chain(key_warning).collect();
     warnings.extend(plan.prepared.warnings.iter().cloned());
     for w in &warnings {
         events(PipelineEvent::Warning(w.clone()));
@@ -629,6 +682,7 @@ fn setup(
             .map(|b| b.receipt_hash.clone())
             .collect(),
         commit_settings,
+        signing_key,
     })
 }
 
@@ -780,6 +834,17 @@ pub async fn run_dispatch(
             },
         });
     };
+    if s.worktree.is_none()
+        && s.plan.repo.is_some()
+        && let Some(key) = &s.signing_key
+        && let Err(e) =
+            crate::signing::sign_segment(s.ledger.dir(), s.ledger.ledger_id(), &s.segment, key)
+    {
+        events(PipelineEvent::Warning(format!(
+            "the receipt is in {} but its segment was not signed: {e}",
+            s.segment
+        )));
+    }
     live.borrow_mut().finish(&receipt);
     events(PipelineEvent::Phase(Phase::Cleanup));
     let remove = receipt.status.is_passed() && !inputs.keep;
@@ -845,7 +910,7 @@ pub async fn run_dispatch(
         receipt,
         receipt_hash: appended.hash,
         receipt_seq: appended.seq,
-        ledger_dir: s.plan.ledger_dir.clone(),
+        ledger_dir: s.ledger.dir().to_path_buf(),
         segment: s.segment.clone(),
         report,
         kept_worktree,
@@ -1432,13 +1497,23 @@ fn write_branch_ledger(
     ledger
         .append(&segment, &records)
         .map_err(|e| fail("appending", &e))?;
-    // Only the ledger's manifest and the new segment: what a command gate
-    // left behind (build output, lock files) stays out of the branch.
-    let mut files = Vec::with_capacity(2);
-    for path in [
+    // Only the ledger's manifest, the new segment and its signature: what a
+    // command gate left behind (build output, lock files) stays out of the
+    // branch.
+    let mut paths = vec![
         rel.join(vnx_ledger::store::MANIFEST_FILE),
         rel.join(&segment),
-    ] {
+    ];
+    if let Some(key) = &s.signing_key {
+        crate::signing::sign_segment(&dir, ledger.ledger_id(), &segment, key)
+            .map_err(|e| fail("signing the segment", &e))?;
+        paths.push(rel.join(format!(
+            "{segment}{}",
+            vnx_ledger::signature::SIGNATURE_SUFFIX
+        )));
+    }
+    let mut files = Vec::with_capacity(paths.len());
+    for path in paths {
         let bytes = std::fs::read(wt.path.join(&path))
             .map_err(|e| fail(&format!("reading {}", path.display()), &e))?;
         let name = tree_path(&path)
