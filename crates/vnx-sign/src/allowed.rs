@@ -600,6 +600,19 @@ mod tests {
     }
 
     #[test]
+    fn crlf_lines_and_trailing_comments_parse() {
+        let key = ssh_key::PublicKey::from(ssh_key::public::KeyData::Ed25519(
+            ssh_key::public::Ed25519PublicKey([7; 32]),
+        ));
+        let line = key.to_openssh().unwrap();
+        let text = format!("# c\r\n\r\nalice {line} laptop # not a comment\r\nbob\t{line}\r\n");
+        let signers = super::AllowedSigners::parse(&text, "f").unwrap();
+        assert_eq!(signers.len(), 2);
+        let principals = signers.principals_for(&key, "git", 1).unwrap();
+        assert_eq!(principals, vec!["alice", "bob"]);
+    }
+
+    #[test]
     fn quoted_principals() {
         let (p, rest) = principals_token("\"a b\" ssh-ed25519 AAAA").unwrap();
         assert_eq!((p.as_str(), rest), ("a b", "ssh-ed25519 AAAA"));
