@@ -315,35 +315,42 @@ fn parse_line(raw: &str, line: usize) -> Result<Option<Entry>, String> {
     if principals.is_empty() {
         return Err("empty principals".to_owned());
     }
-    let (options, key) = match parse_key(rest) {
-        Ok(key) => (None, key),
+    let mut options = Options::default();
+    let key = match parse_key(rest) {
+        Ok(key) => key,
         Err(key_err) => {
             let first = rest.split(WHITESPACE).next().unwrap_or_default();
             if looks_like_key_type(first) {
                 // The key is where it belongs but broken: say that, not "unknown option".
                 return Err(key_err);
             }
-            let (options, after) = options_token(rest)?;
+            let (text, after) = options_token(rest)?;
+            parse_options(text, &mut options)?;
             let after = after.trim_start_matches(WHITESPACE);
             if after.is_empty() {
                 return Err("missing key after the options".to_owned());
             }
-            (Some(options), parse_key(after)?)
+            parse_key(after)?
         }
     };
-    let mut entry = Entry {
+    Ok(Some(Entry {
         line,
         principals,
         key,
-        cert_authority: false,
-        namespaces: None,
-        valid_after: None,
-        valid_before: None,
-    };
-    if let Some(options) = options {
-        parse_options(options, &mut entry)?;
-    }
-    Ok(Some(entry))
+        cert_authority: options.cert_authority,
+        namespaces: options.namespaces,
+        valid_after: options.valid_after,
+        valid_before: options.valid_before,
+    }))
+}
+
+/// The options of one line.
+#[derive(Default)]
+struct Options {
+    cert_authority: bool,
+    namespaces: Option<String>,
+    valid_after: Option<Bound>,
+    valid_before: Option<Bound>,
 }
 
 /// The principals field and the rest of the line, with OpenSSH's
@@ -414,8 +421,8 @@ fn parse_key(text: &str) -> Result<PublicKey, String> {
         .map_err(|e| format!("invalid {kind} key: {e}"))
 }
 
-/// Applies the comma-separated options (OpenSSH `sshsigopt_parse`) to `entry`.
-fn parse_options(options: &str, entry: &mut Entry) -> Result<(), String> {
+/// Parses the comma-separated options (OpenSSH `sshsigopt_parse`) into `entry`.
+fn parse_options(options: &str, entry: &mut Options) -> Result<(), String> {
     let mut rest = options;
     while !rest.is_empty() {
         if let Some(after) = strip_prefix_ci(rest, "cert-authority") {
@@ -442,7 +449,7 @@ fn parse_options(options: &str, entry: &mut Entry) -> Result<(), String> {
             }
             rest = after;
         } else {
-            let name = rest.split([',', '=']).next().unwrap_or(rest);
+            let name = rest.split('=').next().unwrap_or(rest);
             return Err(format!(
                 "unknown option {name:?} (allowed: namespaces=\"…\", valid-after=\"…\", valid-before=\"…\", cert-authority)"
             ));
@@ -590,6 +597,19 @@ mod tests {
         assert!(parse_bound("2024-01-02", "x").is_err());
         assert!(parse_bound("Z", "x").is_err());
         assert!(parse_bound("19700101Z", "x").is_err());
+    }
+
+    #[test]
+    fn crlf_lines_and_trailing_comments_parse() {
+        let key = ssh_key::PublicKey::from(ssh_key::public::KeyData::Ed25519(
+            ssh_key::public::Ed25519PublicKey([7; 32]),
+        ));
+        let line = key.to_openssh().unwrap();
+        let text = format!("# c\r\n\r\nalice {line} laptop # not a comment\r\nbob\t{line}\r\n");
+        let signers = super::AllowedSigners::parse(&text, "f").unwrap();
+        assert_eq!(signers.len(), 2);
+        let principals = signers.principals_for(&key, "git", 1).unwrap();
+        assert_eq!(principals, vec!["alice", "bob"]);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //!   explicitly built environment, so ssh-agent, hardware and FIDO keys work.
 //!   [`SigningKey::check_usable`] tells `vnx doctor` whether it can sign now.
 //! - Verification: [`verify`] checks an armored signature in-process (the
-//!   `ssh-key` crate; no process per signature, tens of µs each) and then
+//!   `ssh-key` crate; no process per signature, a fraction of a millisecond each) and then
 //!   the key against an [`AllowedSigners`] file parsed with OpenSSH's rules
 //!   (ssh-keygen(1) "ALLOWED SIGNERS": principals and namespaces with
 //!   wildcards and negation, `valid-after`/`valid-before`). Every reason for
