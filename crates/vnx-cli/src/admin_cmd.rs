@@ -39,8 +39,43 @@ pub fn init() -> Result<Outcome> {
     for note in &report.notes {
         println!("note: {note}");
     }
+    init_allowed_signers(&root, &report.ledger_dir);
     println!("next: commit vnx.toml and ledger/, then `vnx run --skill implement \"<task>\"`");
     Ok(Outcome::Ok)
+}
+
+/// Creates `ledger/allowed_signers` when there is none: a commented file
+/// listing this person's signing key (when git has one configured), so the
+/// first signed receipts are trusted once the file is committed.
+fn init_allowed_signers(root: &std::path::Path, ledger_dir: &std::path::Path) {
+    let path = ledger_dir.join(vnx_gate::ALLOWED_SIGNERS_FILE);
+    if path.exists() {
+        return;
+    }
+    let mut text = String::from(
+        "# Keys whose signatures `vnx gate --base` trusts (OpenSSH allowed_signers format,\n\
+         # as git's gpg.ssh.allowedSignersFile): one line per person or CI key,\n\
+         #   PRINCIPAL namespaces=\"vnx-ledger,vnx-approval,git\" ssh-ed25519 AAAA…\n\
+         # vnx-ledger: receipts and ledger records; vnx-approval: approvals; git: signed commits.\n\
+         # The gate reads this file at the base revision: changes count once merged.\n",
+    );
+    match vnx_core::signing::signing_key(root) {
+        Ok(Some(key)) => {
+            text.push_str(&vnx_sign::allowed_signers_line(
+                &crate::locate::writer_identity(),
+                &key,
+            ));
+            text.push('\n');
+        }
+        _ => println!(
+            "note: no signing key: {}",
+            vnx_core::signing::KEY_SETUP_HINT
+        ),
+    }
+    match std::fs::write(&path, text) {
+        Ok(()) => println!("wrote {}", path.display()),
+        Err(e) => println!("note: could not write {}: {e}", path.display()),
+    }
 }
 
 /// `vnx skills` subcommands.

@@ -223,6 +223,102 @@ async fn checks(cwd: &Path, scratch: &Path) -> Vec<Finding> {
         .as_ref()
         .map_or_else(|| cwd.join("ledger"), vnx_prepare::LoadedConfig::ledger_dir);
     out.push(ledger_check(&ledger));
+    out.extend(signing_checks(cwd, &ledger));
+    out
+}
+
+/// The signing key (git's `gpg.format` / `user.signingkey`), whether
+/// ssh-keygen can use it now (file or agent), and whether the ledger's
+/// `allowed_signers` parses and lists it for the ledger and approval
+/// namespaces.
+fn signing_checks(cwd: &Path, ledger: &Path) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let repo = crate::locate::repo_root(cwd).unwrap_or_else(|| cwd.to_path_buf());
+    let key = match vnx_core::signing::signing_key(&repo) {
+        Ok(Some(key)) => {
+            let usable = key.check_usable();
+            out.push(match &usable {
+                Ok(()) => finding(
+                    "signing key",
+                    Status::Ok,
+                    format!("{} ({})", key.fingerprint(), key.public_key_line()),
+                    None,
+                ),
+                Err(e) => finding(
+                    "signing key",
+                    Status::Fail,
+                    format!("{} is configured but cannot sign now: {e}", key.fingerprint()),
+                    Some("add it to ssh-agent (`ssh-add KEYFILE`), or point user.signingkey at the private key file"),
+                ),
+            });
+            Some(key)
+        }
+        Ok(None) => {
+            out.push(finding(
+                "signing key",
+                Status::Warn,
+                "none: receipts and approvals are unsigned, and `vnx gate --base` does not believe them",
+                Some(vnx_core::signing::KEY_SETUP_HINT),
+            ));
+            None
+        }
+        Err(e) => {
+            out.push(finding("signing key", Status::Fail, e.to_string(), None));
+            None
+        }
+    };
+    let path = ledger.join(vnx_gate::ALLOWED_SIGNERS_FILE);
+    if !path.is_file() {
+        let line = key.as_ref().map_or_else(String::new, |k| {
+            format!(": `{}`", vnx_sign::allowed_signers_line(&crate::locate::writer_identity(), k))
+        });
+        out.push(finding(
+            "allowed_signers",
+            Status::Warn,
+            format!("no {}: nobody's signature is trusted by `vnx gate`", path.display()),
+            Some(&format!(
+                "create it with one line per person or CI key{line}, commit it signed (`git commit -S`), and merge it"
+            )),
+        ));
+        return out;
+    }
+    let signers = match vnx_sign::AllowedSigners::load(&path) {
+        Ok(signers) => signers,
+        Err(e) => {
+            out.push(finding("allowed_signers", Status::Fail, e.to_string(), None));
+            return out;
+        }
+    };
+    let Some(key) = key else {
+        out.push(finding(
+            "allowed_signers",
+            Status::Ok,
+            format!("{} lists {} key line(s)", path.display(), signers.len()),
+            None,
+        ));
+        return out;
+    };
+    let now = chrono::Utc::now().timestamp();
+    for namespace in [vnx_sign::LEDGER_NAMESPACE, vnx_sign::APPROVAL_NAMESPACE] {
+        out.push(match signers.principals_for(key.public_key(), namespace, now) {
+            Ok(principals) => finding(
+                format!("allowed_signers ({namespace})"),
+                Status::Ok,
+                format!("your key signs as {}", principals.join(", ")),
+                None,
+            ),
+            Err(e) => finding(
+                format!("allowed_signers ({namespace})"),
+                Status::Warn,
+                e.to_string(),
+                Some(&format!(
+                    "add `{}` to {} in a signed commit, and merge it",
+                    vnx_sign::allowed_signers_line(&crate::locate::writer_identity(), &key),
+                    path.display()
+                )),
+            ),
+        });
+    }
     out
 }
 
