@@ -45,4 +45,4 @@ echo "== $(date -u +%FT%TZ) on $(nproc) cores, $(uname -sr), $runs runs each"
 echo "fake agent alone : $(printf '%s\n' "${agent[@]}" | stats)"
 echo "vnx run          : $(printf '%s\n' "${vnxt[@]}" | stats)"
 awk -v a="$a" -v v="$v" 'BEGIN {printf "added by vnx run : %.1f ms (median)\n", (v - a) / 1000}'
-"$vnx" verify-ledger >/dev/null && echo "ledger verifies: $(grep -c dispatch.receipt ledger/*.ndjson | paste -sd' ') receipts"
+"$vnx" verify-ledger .vnx/ledger >/dev/null && echo "journal verifies: $(grep -c dispatch.receipt .vnx/ledger/*.ndjson | paste -sd' ') receipts"

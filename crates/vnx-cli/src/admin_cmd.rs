@@ -244,14 +244,25 @@ pub enum ReceiptsCommand {
 
 /// The receipts of `--ledger` (a directory or one segment) and the
 /// approvals of its whole directory (a decision may be in any segment).
+/// Without `--ledger`, the local journal's receipts (`.vnx/ledger/`: runs not
+/// merged yet, failed ones included) are listed too.
 fn receipts_in(ledger: Option<&Path>) -> Result<(Vec<StoredRecord>, Approvals)> {
     let cwd = cwd()?;
     let location = locate_ledger(ledger, &cwd);
-    let paths = match location.segment {
+    let journal = ledger
+        .is_none()
+        .then(|| repo_root(&cwd).map(|r| r.join(vnx_core::pipeline::JOURNAL_DIR)))
+        .flatten()
+        .filter(|j| j.is_dir());
+    let mut paths = match location.segment {
         Some(segment) => vec![location.dir.join(segment)],
         None if location.dir.is_dir() => segment_paths(&location.dir)?,
+        None if journal.is_some() => Vec::new(),
         None => return Err(vnx_ledger::LedgerError::NoLedger { path: location.dir }.into()),
     };
+    if let Some(journal) = &journal {
+        paths.extend(segment_paths(journal)?);
+    }
     let mut out = Vec::new();
     for path in paths {
         out.extend(
