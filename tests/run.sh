@@ -14,6 +14,12 @@ bash tests/agent-clis/install.sh
 echo "== installing Chromium (Debian) and playwright-core for the dashboard's browser test"
 bash tests/browser/install.sh
 
+# Test scratch directories live outside /tmp: codex (0.169) sandboxes its
+# file edits with bubblewrap when it is installed, and its sandbox gives the
+# worker a private /tmp, so a project under /tmp cannot be written.
+export TMPDIR="$PWD/target/test-tmp"
+mkdir -p "$TMPDIR"
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
