@@ -448,11 +448,10 @@ impl Ledger {
                 kind: record.kind.clone(),
                 bytes: bytes as u64,
             };
-            let compact =
-                serde_json::to_string(&record.body).map_err(|e| LedgerError::Input {
-                    entry,
-                    reason: e.to_string(),
-                })?;
+            let compact = serde_json::to_string(&record.body).map_err(|e| LedgerError::Input {
+                entry,
+                reason: e.to_string(),
+            })?;
             // A body this long cannot fit in a line: refuse it before the
             // strict parse and the lock (the exact line length is checked once
             // the line is built). Compact JSON of integers and strings is as
@@ -460,8 +459,8 @@ impl Ledger {
             if compact.len() > MAX_LINE_BYTES {
                 return Err(too_large(compact.len()));
             }
-            let body = canonical_text(&compact)
-                .map_err(|reason| LedgerError::Input { entry, reason })?;
+            let body =
+                canonical_text(&compact).map_err(|reason| LedgerError::Input { entry, reason })?;
             drop(compact);
             if body.len() > MAX_LINE_BYTES {
                 return Err(too_large(body.len()));
