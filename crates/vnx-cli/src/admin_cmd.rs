@@ -186,7 +186,7 @@ pub fn worktrees(command: &WorktreesCommand) -> Result<Outcome> {
 pub enum ReceiptsCommand {
     /// List receipts: status, provider, model, tokens and cost.
     List {
-        /// Ledger directory or segment (default: `ledger/` at the repository root).
+        /// Ledger directory or segment (default: `[ledger] dir` of vnx.toml, `ledger/` at the repository root).
         #[arg(long, value_name = "PATH")]
         ledger: Option<PathBuf>,
         /// Print one JSON object per receipt.
@@ -211,7 +211,7 @@ pub enum ReceiptsCommand {
 /// approvals of its whole directory (a decision may be in any segment).
 fn receipts_in(ledger: Option<&Path>) -> Result<(Vec<StoredRecord>, Approvals)> {
     let cwd = cwd()?;
-    let location = locate_ledger(ledger, &cwd);
+    let location = locate_ledger(ledger, &cwd)?;
     let paths = match location.segment {
         Some(segment) => vec![location.dir.join(segment)],
         None if location.dir.is_dir() => segment_paths(&location.dir)?,

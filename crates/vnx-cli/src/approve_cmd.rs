@@ -31,7 +31,7 @@ pub struct ApproveArgs {
     /// else the writer id).
     #[arg(long, value_name = "NAME")]
     by: Option<String>,
-    /// Ledger directory (default: `ledger/` at the repository root).
+    /// Ledger directory (default: `[ledger] dir` of vnx.toml, `ledger/` at the repository root).
     #[arg(long, value_name = "DIR")]
     ledger: Option<PathBuf>,
     /// Record the decision even though the receipt's skill does not require
@@ -43,7 +43,7 @@ pub struct ApproveArgs {
 /// Runs `vnx approve`: exit 0 when the decision is recorded, 2 when refused.
 pub fn run(args: &ApproveArgs) -> Result<Outcome> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let location = locate_ledger(args.ledger.as_deref(), &cwd);
+    let location = locate_ledger(args.ledger.as_deref(), &cwd)?;
     if location.segment.is_some() {
         bail!(
             "--ledger must name the ledger directory for `vnx approve`, not one segment: \

@@ -219,10 +219,18 @@ async fn checks(cwd: &Path, scratch: &Path) -> Vec<Finding> {
     }
 
     // Ledger.
-    let ledger = loaded
-        .as_ref()
-        .map_or_else(|| cwd.join("ledger"), vnx_prepare::LoadedConfig::ledger_dir);
-    out.push(ledger_check(&ledger));
+    match loaded.as_ref().map_or_else(
+        || Ok(cwd.join("ledger")),
+        vnx_prepare::LoadedConfig::checked_ledger_dir,
+    ) {
+        Ok(ledger) => out.push(ledger_check(&ledger)),
+        Err(e) => out.push(finding(
+            "ledger",
+            Status::Fail,
+            e.to_string(),
+            Some("fix [ledger] in vnx.toml as the message says"),
+        )),
+    }
     out
 }
 
