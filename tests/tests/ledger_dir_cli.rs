@@ -237,3 +237,44 @@ fn a_ledger_dir_that_links_out_of_the_repository_is_refused() {
     assert!(text(&out).contains("allow_outside_repo"), "{}", text(&out));
     assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
 }
+
+#[test]
+fn a_symlinked_segment_stops_the_gate_and_the_readers_naming_the_link() {
+    let (tmp, root) = repo("");
+    let out = append(
+        &root,
+        &[],
+        &[json!({"kind": "dispatch.receipt", "body": receipt("d-1", "passed")})],
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let passwd = tmp.path().join("passwd");
+    std::fs::write(&passwd, "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    std::os::unix::fs::symlink(&passwd, root.join("ledger/zz--main.ndjson")).unwrap();
+
+    for args in [
+        &["gate"][..],
+        &["ledger", "show"],
+        &["ledger", "tail"],
+        &["receipts", "list"],
+        &["stats"],
+    ] {
+        let out = vnx(&root, args, b"");
+        assert_ne!(code(&out), 0, "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("zz--main.ndjson is a symbolic link"),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+    let out = append(
+        &root,
+        &["--segment", "zz--main.ndjson"],
+        &[json!({"kind": "note", "body": {"text": "x"}})],
+    );
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(text(&out).contains("symbolic link"), "{}", text(&out));
+    assert_eq!(
+        std::fs::read_to_string(&passwd).unwrap(),
+        "root:x:0:0:root:/root:/bin/sh\n"
+    );
+}
