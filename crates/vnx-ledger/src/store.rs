@@ -649,9 +649,15 @@ impl Ledger {
                 kept,
             }
         };
+        // Checked as an appended body is, before the segment is touched.
         let built = NewRecord::new(KIND_REPAIR, &body)
             .map_err(|e| e.to_string())
-            .and_then(|r| canonical_body(&r.body));
+            .and_then(|r| canonical_body(&r.body))
+            .and_then(|bytes| {
+                let text = std::str::from_utf8(&bytes).map_err(|e| e.to_string())?;
+                validate_body(KIND_REPAIR, text)?;
+                Ok(bytes)
+            });
         let body_bytes = match built {
             Ok(bytes) => bytes,
             Err(reason) => {
