@@ -221,7 +221,7 @@ pub fn worktrees(command: &WorktreesCommand) -> Result<Outcome> {
 pub enum ReceiptsCommand {
     /// List receipts: status, provider, model, tokens and cost.
     List {
-        /// Ledger directory or segment (default: `ledger/` at the repository root).
+        /// Ledger directory or segment (default: `[ledger] dir` of vnx.toml, `ledger/` at the repository root).
         #[arg(long, value_name = "PATH")]
         ledger: Option<PathBuf>,
         /// Print one JSON object per receipt.
@@ -248,7 +248,7 @@ pub enum ReceiptsCommand {
 /// merged yet, failed ones included) are listed too.
 fn receipts_in(ledger: Option<&Path>) -> Result<(Vec<StoredRecord>, Approvals)> {
     let cwd = cwd()?;
-    let location = locate_ledger(ledger, &cwd);
+    let location = locate_ledger(ledger, &cwd)?;
     let journal = ledger
         .is_none()
         .then(|| repo_root(&cwd).map(|r| r.join(vnx_core::pipeline::JOURNAL_DIR)))

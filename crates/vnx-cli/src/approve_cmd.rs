@@ -30,7 +30,7 @@ pub struct ApproveArgs {
     /// Why, recorded with the decision.
     #[arg(long, value_name = "TEXT")]
     reason: Option<String>,
-    /// Ledger directory (default: `ledger/` at the repository root).
+    /// Ledger directory (default: `[ledger] dir` of vnx.toml, `ledger/` at the repository root).
     #[arg(long, value_name = "DIR")]
     ledger: Option<PathBuf>,
     /// Record the decision even though the receipt's skill does not require
@@ -42,7 +42,7 @@ pub struct ApproveArgs {
 /// Runs `vnx approve`: exit 0 when the decision is recorded, 2 when refused.
 pub fn run(args: &ApproveArgs) -> Result<Outcome> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let location = locate_ledger(args.ledger.as_deref(), &cwd);
+    let location = locate_ledger(args.ledger.as_deref(), &cwd)?;
     if location.segment.is_some() {
         bail!(
             "--ledger must name the ledger directory for `vnx approve`, not one segment: \

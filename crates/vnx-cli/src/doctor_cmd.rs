@@ -219,11 +219,21 @@ async fn checks(cwd: &Path, scratch: &Path) -> Vec<Finding> {
     }
 
     // Ledger.
-    let ledger = loaded
-        .as_ref()
-        .map_or_else(|| cwd.join("ledger"), vnx_prepare::LoadedConfig::ledger_dir);
-    out.push(ledger_check(&ledger));
-    out.extend(signing_checks(cwd, &ledger));
+    match loaded.as_ref().map_or_else(
+        || Ok(cwd.join("ledger")),
+        vnx_prepare::LoadedConfig::checked_ledger_dir,
+    ) {
+        Ok(ledger) => {
+            out.push(ledger_check(&ledger));
+            out.extend(signing_checks(cwd, &ledger));
+        }
+        Err(e) => out.push(finding(
+            "ledger",
+            Status::Fail,
+            e.to_string(),
+            Some("fix [ledger] in vnx.toml as the message says"),
+        )),
+    }
     out
 }
 
@@ -270,7 +280,10 @@ fn signing_checks(cwd: &Path, ledger: &Path) -> Vec<Finding> {
     let path = ledger.join(vnx_gate::ALLOWED_SIGNERS_FILE);
     if !path.is_file() {
         let line = key.as_ref().map_or_else(String::new, |k| {
-            format!(": `{}`", vnx_sign::allowed_signers_line(&crate::locate::writer_identity(), k))
+            format!(
+                ": `{}`",
+                vnx_sign::allowed_signers_line(&crate::locate::writer_identity(), k)
+            )
         });
         out.push(finding(
             "allowed_signers",
@@ -285,7 +298,12 @@ fn signing_checks(cwd: &Path, ledger: &Path) -> Vec<Finding> {
     let signers = match vnx_sign::AllowedSigners::load(&path) {
         Ok(signers) => signers,
         Err(e) => {
-            out.push(finding("allowed_signers", Status::Fail, e.to_string(), None));
+            out.push(finding(
+                "allowed_signers",
+                Status::Fail,
+                e.to_string(),
+                None,
+            ));
             return out;
         }
     };
@@ -300,24 +318,26 @@ fn signing_checks(cwd: &Path, ledger: &Path) -> Vec<Finding> {
     };
     let now = chrono::Utc::now().timestamp();
     for namespace in [vnx_sign::LEDGER_NAMESPACE, vnx_sign::APPROVAL_NAMESPACE] {
-        out.push(match signers.principals_for(key.public_key(), namespace, now) {
-            Ok(principals) => finding(
-                format!("allowed_signers ({namespace})"),
-                Status::Ok,
-                format!("your key signs as {}", principals.join(", ")),
-                None,
-            ),
-            Err(e) => finding(
-                format!("allowed_signers ({namespace})"),
-                Status::Warn,
-                e.to_string(),
-                Some(&format!(
-                    "add `{}` to {} in a signed commit, and merge it",
-                    vnx_sign::allowed_signers_line(&crate::locate::writer_identity(), &key),
-                    path.display()
-                )),
-            ),
-        });
+        out.push(
+            match signers.principals_for(key.public_key(), namespace, now) {
+                Ok(principals) => finding(
+                    format!("allowed_signers ({namespace})"),
+                    Status::Ok,
+                    format!("your key signs as {}", principals.join(", ")),
+                    None,
+                ),
+                Err(e) => finding(
+                    format!("allowed_signers ({namespace})"),
+                    Status::Warn,
+                    e.to_string(),
+                    Some(&format!(
+                        "add `{}` to {} in a signed commit, and merge it",
+                        vnx_sign::allowed_signers_line(&crate::locate::writer_identity(), &key),
+                        path.display()
+                    )),
+                ),
+            },
+        );
     }
     out
 }

@@ -28,7 +28,7 @@ pub enum Format {
 /// Arguments of `vnx gate`.
 #[derive(Debug, Args)]
 pub struct GateArgs {
-    /// Ledger directory (default: `ledger/` at the repository root).
+    /// Ledger directory (default: `[ledger] dir` of vnx.toml, `ledger/` at the repository root).
     #[arg(long, value_name = "DIR")]
     ledger: Option<PathBuf>,
     /// Also require the ledger to be an append-only extension of the ledger at
@@ -44,7 +44,7 @@ pub struct GateArgs {
 /// Runs `vnx gate`: exit 0 pass, 1 blocked, 2 usage or I/O error.
 pub fn run(args: &GateArgs) -> Result<Outcome> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let location = locate_ledger(args.ledger.as_deref(), &cwd);
+    let location = locate_ledger(args.ledger.as_deref(), &cwd)?;
     if location.segment.is_some() {
         bail!("--ledger must name the ledger directory for `vnx gate`, not one segment");
     }

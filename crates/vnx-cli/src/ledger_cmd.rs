@@ -52,7 +52,8 @@ pub enum LedgerCommand {
     /// Move a torn last line (left by a crash mid-append) to a quarantine file
     /// beside the segment and record the repair.
     Repair {
-        /// The segment file to repair.
+        /// The segment file to repair (a bare file name is looked up in the
+        /// ledger directory when it is not in the current one).
         segment: PathBuf,
     },
     /// Sign a segment's head with the key git signs commits with, writing
@@ -82,7 +83,7 @@ pub enum LedgerCommand {
 /// The `--ledger` option.
 #[derive(Debug, Args)]
 pub struct LedgerArg {
-    /// Ledger directory or segment file (default: `ledger/` at the repository root).
+    /// Ledger directory or segment file (default: `[ledger] dir` of vnx.toml, `ledger/` at the repository root).
     #[arg(long, value_name = "PATH")]
     ledger: Option<PathBuf>,
 }
@@ -90,7 +91,7 @@ pub struct LedgerArg {
 /// Arguments of `vnx verify-ledger`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Ledger directories or segment files (default: `ledger/` at the repository root).
+    /// Ledger directories or segment files (default: `[ledger] dir` of vnx.toml, `ledger/` at the repository root).
     paths: Vec<PathBuf>,
     /// Print a machine-readable JSON report.
     #[arg(long)]
@@ -113,14 +114,14 @@ pub fn run(command: LedgerCommand) -> Result<Outcome> {
         LedgerCommand::Append { at, segment, json } => append(&at, segment, json, &cwd),
         LedgerCommand::Show { at, json } => show(&at, json, None, &cwd),
         LedgerCommand::Tail { at, lines, json } => show(&at, json, Some(lines), &cwd),
-        LedgerCommand::Repair { segment } => repair(&segment),
+        LedgerCommand::Repair { segment } => repair(&segment, &cwd),
         LedgerCommand::Checkpoint { at, out } => checkpoint(&at, out.as_deref(), &cwd),
         LedgerCommand::Sign { at, segment } => sign(&at, segment, &cwd),
     }
 }
 
 fn append(at: &LedgerArg, segment: Option<String>, json: bool, cwd: &Path) -> Result<Outcome> {
-    let location = locate_ledger(at.ledger.as_deref(), cwd);
+    let location = locate_ledger(at.ledger.as_deref(), cwd)?;
     let segment = segment
         .or(location.segment)
         .unwrap_or_else(|| default_segment(cwd));
@@ -163,6 +164,18 @@ fn append(at: &LedgerArg, segment: Option<String>, json: bool, cwd: &Path) -> Re
                 .copied()
                 .unwrap_or(entry);
             anyhow::anyhow!("stdin line {line}: {reason}. Nothing was appended")
+        }
+        vnx_ledger::LedgerError::RecordTooLarge { entry, kind, bytes } => {
+            let line = input_lines
+                .get(entry.wrapping_sub(1))
+                .copied()
+                .unwrap_or(entry);
+            anyhow::anyhow!(
+                "stdin line {line}: the `{kind}` record needs a ledger line of at least {bytes} bytes, \
+                 more than the {} bytes (64 MiB) a line may have. Nothing was appended; \
+                 keep large content outside the ledger and record its SHA-256 instead",
+                vnx_ledger::verify::MAX_LINE_BYTES
+            )
         }
         other => other.into(),
     })?;
@@ -207,7 +220,7 @@ fn append(at: &LedgerArg, segment: Option<String>, json: bool, cwd: &Path) -> Re
 }
 
 fn sign(at: &LedgerArg, segment: Option<String>, cwd: &Path) -> Result<Outcome> {
-    let location = locate_ledger(at.ledger.as_deref(), cwd);
+    let location = locate_ledger(at.ledger.as_deref(), cwd)?;
     let segment = segment
         .or(location.segment)
         .unwrap_or_else(|| default_segment(cwd));
@@ -236,7 +249,7 @@ fn sign(at: &LedgerArg, segment: Option<String>, cwd: &Path) -> Result<Outcome> 
 }
 
 fn segments_of(at: &LedgerArg, cwd: &Path) -> Result<Vec<PathBuf>> {
-    let location = locate_ledger(at.ledger.as_deref(), cwd);
+    let location = locate_ledger(at.ledger.as_deref(), cwd)?;
     if let Some(segment) = location.segment {
         return Ok(vec![location.dir.join(segment)]);
     }
@@ -350,8 +363,17 @@ fn summary(r: &StoredRecord) -> String {
     }
 }
 
-fn repair(segment: &Path) -> Result<Outcome> {
-    let location = locate_ledger(Some(segment), Path::new("."));
+fn repair(segment: &Path, cwd: &Path) -> Result<Outcome> {
+    // A bare segment name that is not in the current directory is one of the
+    // configured ledger's segments.
+    let bare = segment.parent().is_none_or(|p| p.as_os_str().is_empty());
+    let location = if bare && !cwd.join(segment).exists() {
+        let mut location = locate_ledger(None, cwd)?;
+        location.segment = Some(segment.to_string_lossy().into_owned());
+        location
+    } else {
+        locate_ledger(Some(segment), cwd)?
+    };
     let Some(name) = location.segment else {
         bail!(
             "{} is not a segment file; pass the .ndjson file to repair",
@@ -372,7 +394,7 @@ fn repair(segment: &Path) -> Result<Outcome> {
 }
 
 fn checkpoint(at: &LedgerArg, out: Option<&Path>, cwd: &Path) -> Result<Outcome> {
-    let location = locate_ledger(at.ledger.as_deref(), cwd);
+    let location = locate_ledger(at.ledger.as_deref(), cwd)?;
     if location.segment.is_some() {
         bail!("--ledger must name the ledger directory for a checkpoint, not one segment");
     }
@@ -402,7 +424,7 @@ fn checkpoint(at: &LedgerArg, out: Option<&Path>, cwd: &Path) -> Result<Outcome>
 pub fn verify(args: &VerifyArgs) -> Result<Outcome> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let paths = if args.paths.is_empty() {
-        vec![locate_ledger(None, &cwd).dir]
+        vec![locate_ledger(None, &cwd)?.dir]
     } else {
         args.paths.clone()
     };

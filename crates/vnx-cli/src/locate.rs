@@ -36,32 +36,43 @@ pub struct LedgerLocation {
     pub segment: Option<String>,
 }
 
-/// Resolves `--ledger PATH`: a directory is a ledger; an existing file, or a
-/// path ending in `.ndjson`, is one segment of the ledger in its parent
-/// directory. Without `--ledger`, the ledger is `ledger/` at the root of the
-/// git repository containing the current directory (or `./ledger` outside git).
-pub fn locate_ledger(arg: Option<&Path>, cwd: &Path) -> LedgerLocation {
+/// The ledger a command works on: the one function every command uses, so
+/// that `vnx run`, `verify-ledger`, `gate`, `ledger …`, `receipts`, `stats`,
+/// `approve` and `serve` agree.
+///
+/// `--ledger PATH` wins and may be anywhere, since it is explicit: a
+/// directory is a ledger; an existing file, or a path ending in `.ndjson`,
+/// is one segment of the ledger in its parent directory. Without it, the
+/// ledger is `[ledger] dir` of the `vnx.toml` found from `cwd` (default
+/// `ledger/`), resolved against the repository root
+/// ([`vnx_prepare::LoadedConfig::checked_ledger_dir`]).
+///
+/// # Errors
+/// An unreadable or invalid `vnx.toml`, or a `[ledger] dir` outside the
+/// repository without `allow_outside_repo = true`; the message names the
+/// file and the setting.
+pub fn locate_ledger(arg: Option<&Path>, cwd: &Path) -> anyhow::Result<LedgerLocation> {
     let Some(path) = arg else {
-        let root = repo_root(cwd).unwrap_or_else(|| cwd.to_path_buf());
-        return LedgerLocation {
-            dir: root.join("ledger"),
+        let loaded = vnx_prepare::Config::load(cwd)?;
+        return Ok(LedgerLocation {
+            dir: loaded.checked_ledger_dir()?,
             segment: None,
-        };
+        });
     };
     let is_segment =
         path.is_file() || (!path.is_dir() && path.extension().is_some_and(|e| e == "ndjson"));
     if !is_segment {
-        return LedgerLocation {
+        return Ok(LedgerLocation {
             dir: path.to_path_buf(),
             segment: None,
-        };
+        });
     }
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     let segment = path.file_name().map(|n| n.to_string_lossy().into_owned());
-    LedgerLocation { dir, segment }
+    Ok(LedgerLocation { dir, segment })
 }
 
 /// This writer's identity for segment names: `$VNX_WRITER`, else

@@ -214,7 +214,7 @@ pub struct DispatchArgs {
     /// Billing: subscription (default; API keys refused) or api.
     #[arg(long)]
     pub billing: Option<String>,
-    /// Ledger directory (default: `ledger/` at the repository root).
+    /// Ledger directory (default: `[ledger] dir` of vnx.toml, `ledger/` at the repository root).
     #[arg(long, value_name = "PATH")]
     pub ledger: Option<PathBuf>,
     /// Provider of the cross-model review (default: the worker's).

@@ -19,7 +19,7 @@ pub struct ServeArgs {
     /// ledger, receipts and reports to the network: give it only on purpose.
     #[arg(long, value_name = "ADDR", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     bind: IpAddr,
-    /// Ledger directory (default: `ledger/` at the repository root).
+    /// Ledger directory (default: `[ledger] dir` of vnx.toml, `ledger/` at the repository root).
     #[arg(long, value_name = "DIR")]
     ledger: Option<PathBuf>,
     /// How often to look for changes in the ledger and `.vnx/runs/`, ms: a
@@ -31,7 +31,7 @@ pub struct ServeArgs {
 /// Runs `vnx serve` until Ctrl-C or SIGTERM.
 pub fn run(args: &ServeArgs) -> Result<Outcome> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let location = locate_ledger(args.ledger.as_deref(), &cwd);
+    let location = locate_ledger(args.ledger.as_deref(), &cwd)?;
     if location.segment.is_some() {
         anyhow::bail!(
             "--ledger must be a ledger directory for `vnx serve`, not one segment: {}",

@@ -23,7 +23,7 @@ pub struct StatsArgs {
     /// Print the figures as one JSON document (tokens, micro-USD, ms).
     #[arg(long)]
     json: bool,
-    /// Ledger directory (default: `ledger/` at the repository root).
+    /// Ledger directory (default: `[ledger] dir` of vnx.toml, `ledger/` at the repository root).
     #[arg(long, value_name = "DIR")]
     ledger: Option<PathBuf>,
 }
@@ -36,7 +36,7 @@ pub fn run(args: &StatsArgs) -> Result<Outcome> {
         .map(|s| vnx_stats::parse_since(s, chrono::Utc::now()).context("--since"))
         .transpose()?;
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let location = locate_ledger(args.ledger.as_deref(), &cwd);
+    let location = locate_ledger(args.ledger.as_deref(), &cwd)?;
     if location.segment.is_some() {
         bail!("--ledger must name the ledger directory for `vnx stats`, not one segment");
     }

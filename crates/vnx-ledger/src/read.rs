@@ -95,18 +95,43 @@ fn parse_line(bytes: &[u8], path: &Path, line: u64) -> Option<StoredRecord> {
     })
 }
 
-/// Lists the segment files of a ledger directory, sorted by name.
+/// Lists the segment files of a ledger directory, sorted by name: the
+/// entries named like segments (`*.ndjson`, see
+/// [`crate::store::is_segment_name`]) that are regular files. Entries of
+/// other types (a directory named `x.ndjson`) are left out, as verification
+/// does.
+///
+/// A symbolic link is never followed or skipped: when the directory itself
+/// or any entry named like a segment is a link, the listing fails with
+/// [`LedgerError::Symlink`] naming it (the first by name), so that whoever
+/// reads, verifies or gates the ledger reports it instead of reading a file
+/// outside the ledger or silently checking less.
 ///
 /// # Errors
-/// I/O errors listing the directory.
+/// [`LedgerError::Symlink`] as above; I/O errors listing the directory.
 pub fn segment_paths(dir: &Path) -> Result<Vec<PathBuf>, LedgerError> {
+    crate::store::refuse_linked_dir(dir)?;
     let mut paths = Vec::new();
+    let mut links = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(LedgerError::io("list", dir))? {
         let entry = entry.map_err(LedgerError::io("list", dir))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if crate::store::is_segment_name(&name) && entry.file_type().is_ok_and(|t| t.is_file()) {
+        if !crate::store::is_segment_name(&name) {
+            continue;
+        }
+        // `DirEntry::file_type` does not follow links.
+        let file_type = entry
+            .file_type()
+            .map_err(LedgerError::io("examine", entry.path()))?;
+        if file_type.is_symlink() {
+            links.push(entry.path());
+        } else if file_type.is_file() {
             paths.push(entry.path());
         }
+    }
+    links.sort();
+    if let Some(path) = links.into_iter().next() {
+        return Err(LedgerError::Symlink { path });
     }
     paths.sort();
     Ok(paths)

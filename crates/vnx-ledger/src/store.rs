@@ -14,6 +14,7 @@ use std::collections::hash_map::RandomState;
 use std::fs::{self, File, OpenOptions};
 use std::hash::{BuildHasher, Hasher};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -29,6 +30,7 @@ use crate::record::{
     genesis_prev, parse_hex_hash, record_hash, split_line, to_hex,
 };
 use crate::schema::{Writer, validate_body, writer_of};
+use crate::verify::MAX_LINE_BYTES;
 
 /// File name of the manifest inside a ledger directory.
 pub const MANIFEST_FILE: &str = "ledger.json";
@@ -79,15 +81,89 @@ pub fn is_ledger_id(id: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+/// Opens `path` with `O_NOFOLLOW`, so that a symbolic link in its last
+/// component fails (`ELOOP`) instead of being followed.
+fn open_nofollow(path: &Path, options: &mut OpenOptions) -> std::io::Result<File> {
+    options.custom_flags(nix::libc::O_NOFOLLOW).open(path)
+}
+
+/// Whether an `open` with `O_NOFOLLOW` failed because the path is a link.
+fn is_link_error(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(nix::libc::ELOOP)
+}
+
+/// Opens a segment for reading and writing without following a link, and
+/// checks that it is a regular file (a FIFO or device is no segment).
+/// `append` opens it `O_APPEND`; otherwise writes are positional.
+fn open_segment_file(path: &Path, append: bool) -> Result<File, LedgerError> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    if append {
+        options.append(true);
+    } else {
+        options.write(true);
+    }
+    let file = open_nofollow(path, &mut options).map_err(|source| {
+        if is_link_error(&source) {
+            LedgerError::Symlink {
+                path: path.to_path_buf(),
+            }
+        } else {
+            LedgerError::Io {
+                action: "open",
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+    })?;
+    let meta = file.metadata().map_err(LedgerError::io("stat", path))?;
+    if !meta.is_file() {
+        return Err(LedgerError::NotAFile {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(file)
+}
+
+/// Refuses a ledger directory that is itself a symbolic link (its last
+/// component; links higher up the path, such as a linked home directory, are
+/// the user's business). A missing directory passes: callers report that.
+///
+/// # Errors
+/// [`LedgerError::Symlink`] for a link, [`LedgerError::Io`] when it cannot
+/// be examined.
+pub(crate) fn refuse_linked_dir(dir: &Path) -> Result<(), LedgerError> {
+    // `ledger/` would resolve the link through its trailing slash; look at
+    // the name itself.
+    let name: PathBuf = dir.components().collect();
+    match fs::symlink_metadata(&name) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(LedgerError::Symlink { path: name }),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(LedgerError::Io {
+            action: "examine",
+            path: name,
+            source,
+        }),
+    }
+}
+
 /// Reads and validates a manifest file.
 ///
 /// # Errors
 /// [`LedgerError::NoLedger`] when it does not exist, [`LedgerError::Manifest`]
-/// when it is not valid.
+/// when it is not valid, [`LedgerError::Symlink`] when `dir` or its
+/// `ledger.json` is a symbolic link.
 pub fn read_manifest(dir: &Path) -> Result<Manifest, LedgerError> {
+    refuse_linked_dir(dir)?;
     let path = dir.join(MANIFEST_FILE);
-    let text = match fs::read_to_string(&path) {
+    let read = open_nofollow(&path, OpenOptions::new().read(true)).and_then(|mut file| {
+        let mut text = String::new();
+        file.read_to_string(&mut text).map(|_| text)
+    });
+    let text = match read {
         Ok(text) => text,
+        Err(e) if is_link_error(&e) => return Err(LedgerError::Symlink { path }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(LedgerError::NoLedger {
                 path: dir.to_path_buf(),
@@ -367,8 +443,28 @@ impl Ledger {
         let mut bodies = Vec::with_capacity(records.len());
         for (i, record) in records.iter().enumerate() {
             let entry = i + 1;
-            let body = canonical_body(&record.body)
-                .map_err(|reason| LedgerError::Input { entry, reason })?;
+            let too_large = |bytes: usize| LedgerError::RecordTooLarge {
+                entry,
+                kind: record.kind.clone(),
+                bytes: bytes as u64,
+            };
+            let compact = serde_json::to_string(&record.body).map_err(|e| LedgerError::Input {
+                entry,
+                reason: e.to_string(),
+            })?;
+            // A body this long cannot fit in a line: refuse it before the
+            // strict parse and the lock (the exact line length is checked once
+            // the line is built). Compact JSON of integers and strings is as
+            // long as its canonical form: both escape the same characters.
+            if compact.len() > MAX_LINE_BYTES {
+                return Err(too_large(compact.len()));
+            }
+            let body =
+                canonical_text(&compact).map_err(|reason| LedgerError::Input { entry, reason })?;
+            drop(compact);
+            if body.len() > MAX_LINE_BYTES {
+                return Err(too_large(body.len()));
+            }
             let text = std::str::from_utf8(&body).map_err(|e| LedgerError::Input {
                 entry,
                 reason: e.to_string(),
@@ -382,11 +478,50 @@ impl Ledger {
         let mut file = self.open_segment_for_append(segment, &path)?;
         file.lock().map_err(LedgerError::io("lock", &path))?;
         let tail = read_tail(&mut file, &path)?;
-        let (mut seq, mut prev) = match &tail {
+        let before = tail.as_ref().map_or(0, |t| t.end_offset);
+        let entries: Vec<(&str, &[u8])> = records
+            .iter()
+            .zip(&bodies)
+            .map(|(r, b)| (r.kind.as_str(), b.as_slice()))
+            .collect();
+        let (out, appended) = self.chain_lines(segment, tail.as_ref(), &entries)?;
+        // On a failed write or sync, cut the segment back to where it was:
+        // a full disk must not leave a torn tail that blocks every later
+        // append until someone runs repair.
+        let failed = |action: &'static str, source: std::io::Error| LedgerError::AppendFailed {
+            action,
+            segment: path.clone(),
+            source,
+            restored: cut_back(&file, before),
+        };
+        if let Err(e) = (&file).write_all(&out) {
+            return Err(failed("append to", e));
+        }
+        if let Err(e) = file.sync_data() {
+            return Err(failed("sync", e));
+        }
+        Ok(appended)
+    }
+
+    /// The lines that continue a segment's chain after `tail` (`None`: an
+    /// empty segment, which gets its genesis record first) with `entries`
+    /// (kind, canonical body) in order, all with one timestamp; and what each
+    /// entry became.
+    ///
+    /// # Errors
+    /// [`LedgerError::RecordTooLarge`] for a line longer than
+    /// [`MAX_LINE_BYTES`]; nothing has been written then.
+    fn chain_lines(
+        &self,
+        segment: &str,
+        tail: Option<&Tail>,
+        entries: &[(&str, &[u8])],
+    ) -> Result<(Vec<u8>, Vec<Appended>), LedgerError> {
+        let (mut seq, mut prev) = match tail {
             Some(t) => (t.seq + 1, t.hash),
             None => (0, genesis_prev(self.ledger_id(), segment)),
         };
-        let mut offset = tail.as_ref().map_or(0, |t| t.end_offset);
+        let mut offset = tail.map_or(0, |t| t.end_offset);
         let ts = format_ts(self.clock.now());
         // An empty file: another process created it and died before its
         // genesis, or it was created by hand. Start the chain properly.
@@ -395,21 +530,29 @@ impl Ledger {
             .then(|| genesis_body(self.ledger_id(), segment));
         let lines = genesis
             .iter()
-            .map(|g| (KIND_GENESIS, g.as_slice(), false))
+            .map(|g| (None, KIND_GENESIS, g.as_slice()))
             .chain(
-                records
+                entries
                     .iter()
-                    .zip(&bodies)
-                    .map(|(r, b)| (r.kind.as_str(), b.as_slice(), true)),
+                    .enumerate()
+                    .map(|(i, (kind, body))| (Some(i + 1), *kind, *body)),
             );
         let mut out = Vec::new();
         let mut appended = Vec::new();
-        for (kind, body, report) in lines {
+        for (entry, kind, body) in lines {
             let record = record_bytes(body, kind, &prev, seq, &ts);
             let (hash, line) = build_line(&record);
+            // The limit counts the line without its `\n`.
+            if line.len() - 1 > MAX_LINE_BYTES {
+                return Err(LedgerError::RecordTooLarge {
+                    entry: entry.unwrap_or(0),
+                    kind: kind.to_owned(),
+                    bytes: line.len() as u64 - 1,
+                });
+            }
             out.extend_from_slice(&line);
             offset += line.len() as u64;
-            if report {
+            if entry.is_some() {
                 appended.push(Appended {
                     seq,
                     hash: to_hex(&hash),
@@ -419,17 +562,16 @@ impl Ledger {
             prev = hash;
             seq += 1;
         }
-        file.write_all(&out)
-            .map_err(LedgerError::io("append to", &path))?;
-        file.sync_data().map_err(LedgerError::io("sync", &path))?;
-        Ok(appended)
+        Ok((out, appended))
     }
 
     /// Opens a segment for appending; creates it with its genesis record when
     /// missing (written to a temporary file, synced, linked into place, then
     /// the directory synced: a crash leaves either no segment or a complete one).
+    /// Never follows a symbolic link.
     fn open_segment_for_append(&self, segment: &str, path: &Path) -> Result<File, LedgerError> {
-        if !path.exists() {
+        // `symlink_metadata`, not `exists`: a dangling link is not missing.
+        if fs::symlink_metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
             let genesis = genesis_body(self.ledger_id(), segment);
             let prev = genesis_prev(self.ledger_id(), segment);
             let ts = format_ts(self.clock.now());
@@ -437,20 +579,31 @@ impl Ledger {
             let (_, line) = build_line(&record);
             create_exclusive(&self.dir, segment, &line)?;
         }
-        OpenOptions::new()
-            .read(true)
-            .append(true)
-            .open(path)
-            .map_err(LedgerError::io("open", path))
+        open_segment_file(path, true)
     }
 
-    /// Moves a torn tail out of a segment: the bytes after the last `\n` go to
-    /// `<segment>.quarantine-<ts>` beside it (synced first, nothing is
-    /// deleted), the segment is truncated to its last complete line, and a
-    /// `repair` record with their length and SHA-256 is appended.
+    /// Moves a torn tail out of a segment, all or nothing.
+    ///
+    /// The bytes after the last `\n` are copied, a block at a time, to
+    /// `<segment>.quarantine-<ts>` beside it (through a temporary file,
+    /// synced, then linked into place); then the `repair` record (with their
+    /// offset, length and SHA-256) is written over them and the segment is
+    /// cut just after it, and synced. If any step fails, the segment is put
+    /// back byte for byte and the quarantine file removed: either the repair
+    /// is complete and recorded, or nothing changed. Memory stays bounded by
+    /// the copy buffer, whatever the size of the segment or of its torn tail.
+    ///
+    /// A crash between the write and the cut leaves the `repair` record
+    /// followed by the rest of the torn bytes, which the quarantine file
+    /// already holds; a second repair moves them too.
     ///
     /// # Errors
-    /// [`LedgerError::NothingToRepair`] when the tail is intact, I/O errors.
+    /// [`LedgerError::NothingToRepair`] when the tail is intact;
+    /// [`LedgerError::CorruptTail`] when the last complete line does not
+    /// verify (nothing is touched: a repair record cannot chain onto it);
+    /// [`LedgerError::Symlink`] / [`LedgerError::NotAFile`] for a segment
+    /// that is not a plain file; [`LedgerError::RepairFailed`] when writing
+    /// failed (its `kept` says whether anything changed); I/O errors.
     pub fn repair(&self, segment: &str) -> Result<RepairOutcome, LedgerError> {
         if !is_segment_name(segment) {
             return Err(LedgerError::SegmentName {
@@ -458,11 +611,7 @@ impl Ledger {
             });
         }
         let path = self.segment_path(segment);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(LedgerError::io("open", &path))?;
+        let mut file = open_segment_file(&path, false)?;
         file.lock().map_err(LedgerError::io("lock", &path))?;
         let size = file
             .metadata()
@@ -472,37 +621,237 @@ impl Ledger {
         if cut == size {
             return Err(LedgerError::NothingToRepair { segment: path });
         }
-        let mut torn = Vec::with_capacity((size - cut) as usize);
-        file.seek(SeekFrom::Start(cut))
-            .map_err(LedgerError::io("seek", &path))?;
-        (&mut file)
-            .take(size - cut)
-            .read_to_end(&mut torn)
-            .map_err(LedgerError::io("read", &path))?;
-        let stamp = self.clock.now().format("%Y%m%dT%H%M%S%3fZ");
-        let quarantine = format!("{segment}.quarantine-{stamp}");
-        create_exclusive(&self.dir, &quarantine, &torn)?;
-        file.set_len(cut)
-            .map_err(LedgerError::io("truncate", &path))?;
-        file.sync_all().map_err(LedgerError::io("sync", &path))?;
-        drop(file);
+        // The repair record chains onto the last complete line: check it
+        // before anything changes.
+        let tail = tail_at(&mut file, &path, cut)?;
+        let moved = self.quarantine(&file, &path, segment, cut, size)?;
         let body = vnx_types::RepairBody {
             offset: cut,
-            torn_bytes: torn.len() as u64,
-            torn_sha256: hex::encode(Sha256::digest(&torn)),
-            quarantine: quarantine.clone(),
+            torn_bytes: size - cut,
+            torn_sha256: moved.sha256.clone(),
+            quarantine: moved.name.clone(),
         };
-        let record = NewRecord::new(KIND_REPAIR, &body).map_err(|e| LedgerError::Input {
-            entry: 1,
-            reason: e.to_string(),
-        })?;
-        let appended = self.append_inner(segment, &[record])?;
+        let quarantine = self.dir.join(&moved.name);
+        let undo = |action: &'static str, on: &Path, source: std::io::Error| {
+            let restored = restore(&file, &quarantine, cut, size).is_ok();
+            let kept = if restored {
+                let _ = fs::remove_file(&quarantine);
+                let _ = sync_dir(&self.dir);
+                None
+            } else {
+                Some(quarantine.clone())
+            };
+            LedgerError::RepairFailed {
+                segment: path.clone(),
+                action,
+                path: on.to_path_buf(),
+                source,
+                kept,
+            }
+        };
+        // Checked as an appended body is, before the segment is touched.
+        let built = NewRecord::new(KIND_REPAIR, &body)
+            .map_err(|e| e.to_string())
+            .and_then(|r| canonical_body(&r.body))
+            .and_then(|bytes| {
+                let text = std::str::from_utf8(&bytes).map_err(|e| e.to_string())?;
+                validate_body(KIND_REPAIR, text)?;
+                Ok(bytes)
+            });
+        let body_bytes = match built {
+            Ok(bytes) => bytes,
+            Err(reason) => {
+                let source = std::io::Error::new(std::io::ErrorKind::InvalidData, reason);
+                return Err(undo("build the repair record for", &path, source));
+            }
+        };
+        let (out, appended) =
+            match self.chain_lines(segment, tail.as_ref(), &[(KIND_REPAIR, &body_bytes)]) {
+                Ok(built) => built,
+                Err(e) => {
+                    let source = std::io::Error::other(e.to_string());
+                    return Err(undo("build the repair record for", &path, source));
+                }
+            };
+        // Over the torn bytes, then cut: no step before the sync leaves the
+        // segment without either its torn bytes or the record of their move.
+        if let Err(e) = file.write_all_at(&out, cut) {
+            return Err(undo("write", &path, e));
+        }
+        if let Err(e) = file.set_len(cut + out.len() as u64) {
+            return Err(undo("truncate", &path, e));
+        }
+        if let Err(e) = file.sync_all() {
+            return Err(undo("sync", &path, e));
+        }
         Ok(RepairOutcome {
-            quarantine: self.dir.join(quarantine),
-            torn_bytes: torn.len() as u64,
+            quarantine,
+            torn_bytes: size - cut,
             record: appended.into_iter().next(),
         })
     }
+
+    /// Copies bytes `cut..size` of the segment to a new quarantine file
+    /// beside it, hashing them on the way, through a temporary file that is
+    /// synced and then hard-linked to a name no other file has (the time,
+    /// moved on by a millisecond while the name is taken). On failure no
+    /// file is left.
+    fn quarantine(
+        &self,
+        file: &File,
+        path: &Path,
+        segment: &str,
+        cut: u64,
+        size: u64,
+    ) -> Result<Quarantined, LedgerError> {
+        let failed =
+            |action: &'static str, on: &Path, source: std::io::Error| LedgerError::RepairFailed {
+                segment: path.to_path_buf(),
+                action,
+                path: on.to_path_buf(),
+                source,
+                kept: None,
+            };
+        let tmp = temp_name(&self.dir, segment);
+        let mut out = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| failed("create", &tmp, e))?;
+        let copied = copy_range(file, path, &mut out, &tmp, cut, size).and_then(|sha256| {
+            out.sync_all()
+                .map_err(|e| failed("sync", &tmp, e))
+                .map(|()| sha256)
+        });
+        drop(out);
+        let sha256 = match copied {
+            Ok(sha256) => sha256,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
+        let start = self.clock.now();
+        let mut linked = None;
+        for ms in 0..1000 {
+            let stamp = (start + chrono::Duration::milliseconds(ms)).format("%Y%m%dT%H%M%S%3fZ");
+            let name = format!("{segment}.quarantine-{stamp}");
+            match fs::hard_link(&tmp, self.dir.join(&name)) {
+                Ok(()) => {
+                    linked = Some(Ok(name));
+                    break;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => {
+                    linked = Some(Err(failed("link", &self.dir.join(name), e)));
+                    break;
+                }
+            }
+        }
+        let _ = fs::remove_file(&tmp);
+        let name = match linked {
+            Some(Ok(name)) => name,
+            Some(Err(e)) => return Err(e),
+            None => {
+                let source = std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "a quarantine file exists for every millisecond of the next second",
+                );
+                return Err(failed("name a quarantine file in", &self.dir, source));
+            }
+        };
+        if let Err(e) = sync_dir(&self.dir) {
+            let _ = fs::remove_file(self.dir.join(&name));
+            return Err(failed("sync directory", &self.dir, e));
+        }
+        Ok(Quarantined { name, sha256 })
+    }
+}
+
+/// A torn tail copied out by [`Ledger::repair`].
+struct Quarantined {
+    /// File name of the quarantine file, beside the segment.
+    name: String,
+    /// SHA-256 of the bytes, lowercase hex.
+    sha256: String,
+}
+
+/// Bytes copied per read when moving a torn tail, and when scanning.
+const COPY_BLOCK: usize = 64 * 1024;
+
+/// Copies bytes `from..to` of `src` to the end of `dst`, a block at a time,
+/// and returns their SHA-256 (lowercase hex).
+fn copy_range(
+    src: &File,
+    src_path: &Path,
+    dst: &mut File,
+    dst_path: &Path,
+    from: u64,
+    to: u64,
+) -> Result<String, LedgerError> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; COPY_BLOCK];
+    let mut at = from;
+    while at < to {
+        let n = usize::try_from(to - at).map_or(buf.len(), |left| left.min(buf.len()));
+        let chunk = &mut buf[..n];
+        src.read_exact_at(chunk, at)
+            .map_err(LedgerError::io("read", src_path))?;
+        hasher.update(&*chunk);
+        dst.write_all(chunk)
+            .map_err(|source| LedgerError::RepairFailed {
+                segment: src_path.to_path_buf(),
+                action: "write",
+                path: dst_path.to_path_buf(),
+                source,
+                kept: None,
+            })?;
+        at += n as u64;
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Puts a segment back as it was before a repair started writing: its
+/// bytes `cut..size` from the quarantine file (overwriting what the repair
+/// wrote, and whatever it cut away), its length `size`, synced.
+fn restore(file: &File, quarantine: &Path, cut: u64, size: u64) -> std::io::Result<()> {
+    let source = File::open(quarantine)?;
+    let mut buf = vec![0u8; COPY_BLOCK];
+    let mut at = 0u64;
+    while cut + at < size {
+        let n = usize::try_from(size - cut - at).map_or(buf.len(), |left| left.min(buf.len()));
+        let chunk = &mut buf[..n];
+        source.read_exact_at(chunk, at)?;
+        file.write_all_at(chunk, cut + at)?;
+        at += n as u64;
+    }
+    file.set_len(size)?;
+    file.sync_all()
+}
+
+/// Cuts a segment back to `len` after a failed append. Whether it worked.
+fn cut_back(file: &File, len: u64) -> bool {
+    let cut = file.set_len(len).is_ok();
+    // Best effort: after a failed write or sync, a second sync may fail too;
+    // the length is what readers see.
+    let _ = file.sync_data();
+    cut
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir).and_then(|d| d.sync_all())
+}
+
+/// A temporary file name in `dir` for `name`, unique to this process and
+/// moment; dot-prefixed so verification and listings skip it.
+fn temp_name(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!(
+        ".{name}.tmp-{}-{}",
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    ))
 }
 
 /// What [`Ledger::repair`] did.
@@ -512,16 +861,20 @@ pub struct RepairOutcome {
     pub quarantine: PathBuf,
     /// How many bytes were moved.
     pub torn_bytes: u64,
-    /// The `repair` record appended (absent only if the segment was empty and
-    /// received a genesis record instead).
+    /// The `repair` record written (always present since repairs are all or
+    /// nothing; an `Option` for compatibility).
     pub record: Option<Appended>,
 }
 
 fn canonical_body(body: &Value) -> Result<Vec<u8>, String> {
+    canonical_text(&serde_json::to_string(body).map_err(|e| e.to_string())?)
+}
+
+/// The canonical form of a body given as compact JSON text.
+fn canonical_text(text: &str) -> Result<Vec<u8>, String> {
     // Re-check the body through the strict parser so bodies built in code obey
     // the same rules (integers only, within 2^53) as bodies read from stdin.
-    let text = serde_json::to_string(body).map_err(|e| e.to_string())?;
-    let strict = parse_strict(&text).map_err(|e| e.0)?;
+    let strict = parse_strict(text).map_err(|e| e.0)?;
     to_canonical_vec(&strict).map_err(|e| e.to_string())
 }
 
@@ -553,21 +906,25 @@ fn record_bytes(body: &[u8], kind: &str, prev: &Hash, seq: u64, ts: &str) -> Vec
 
 /// Writes `bytes` to `dir/name` only if it does not exist yet: temp file,
 /// `fsync`, hard link (fails if the name exists), remove the temp file,
-/// `fsync` the directory.
+/// `fsync` the directory. On failure the temporary file is removed.
 fn create_exclusive(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), LedgerError> {
     let target = dir.join(name);
-    let tmp = dir.join(format!(
-        ".{name}.tmp-{}-{}",
-        std::process::id(),
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-    ));
-    let mut file = File::create(&tmp).map_err(LedgerError::io("create", &tmp))?;
-    file.write_all(bytes)
-        .map_err(LedgerError::io("write", &tmp))?;
-    file.sync_all().map_err(LedgerError::io("sync", &tmp))?;
-    drop(file);
+    let tmp = temp_name(dir, name);
+    // `create_new` (O_EXCL) never follows a link planted at the temp name.
+    let written = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(LedgerError::io("create", &tmp))
+        .and_then(|mut file| {
+            file.write_all(bytes)
+                .map_err(LedgerError::io("write", &tmp))?;
+            file.sync_all().map_err(LedgerError::io("sync", &tmp))
+        });
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
     let linked = fs::hard_link(&tmp, &target);
     let _ = fs::remove_file(&tmp);
     match linked {
@@ -581,9 +938,7 @@ fn create_exclusive(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), LedgerEr
             });
         }
     }
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(LedgerError::io("sync directory", dir))
+    sync_dir(dir).map_err(LedgerError::io("sync directory", dir))
 }
 
 fn fresh_ledger_id(dir: &Path) -> String {
@@ -609,7 +964,7 @@ fn fresh_ledger_id(dir: &Path) -> String {
 /// Offset just past the last `\n` in the first `size` bytes (0 if none).
 fn last_newline_end(file: &mut File, path: &Path, size: u64) -> Result<u64, LedgerError> {
     let mut end = size;
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut buf = vec![0u8; COPY_BLOCK];
     while end > 0 {
         let start = end.saturating_sub(buf.len() as u64);
         let chunk = &mut buf[..(end - start) as usize];
@@ -647,17 +1002,33 @@ pub fn read_tail(file: &mut File, path: &Path) -> Result<Option<Tail>, LedgerErr
             bytes: size - complete,
         });
     }
-    let start = last_newline_end(file, path, size - 1)?;
-    let mut line = Vec::with_capacity((size - 1 - start) as usize);
-    file.seek(SeekFrom::Start(start))
-        .map_err(LedgerError::io("seek", path))?;
-    file.take(size - 1 - start)
-        .read_to_end(&mut line)
-        .map_err(LedgerError::io("read", path))?;
+    tail_at(file, path, size)
+}
+
+/// The last record of the first `end` bytes of a segment, which end in `\n`
+/// (checked as by [`read_tail`]); `None` when `end` is 0. Reads only that
+/// line, and refuses one longer than [`MAX_LINE_BYTES`] without reading it.
+fn tail_at(file: &mut File, path: &Path, end: u64) -> Result<Option<Tail>, LedgerError> {
+    if end == 0 {
+        return Ok(None);
+    }
     let corrupt = |reason: &str| LedgerError::CorruptTail {
         segment: path.to_path_buf(),
         reason: reason.to_owned(),
     };
+    let start = last_newline_end(file, path, end - 1)?;
+    let len = end - 1 - start;
+    if len > MAX_LINE_BYTES as u64 {
+        return Err(corrupt(&format!(
+            "its last line is {len} bytes, longer than the {MAX_LINE_BYTES} a ledger line may have"
+        )));
+    }
+    let mut line = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.seek(SeekFrom::Start(start))
+        .map_err(LedgerError::io("seek", path))?;
+    file.take(len)
+        .read_to_end(&mut line)
+        .map_err(LedgerError::io("read", path))?;
     let split = split_line(&line).ok_or_else(|| corrupt("not a ledger line"))?;
     if record_hash(split.record) != split.stored_hash {
         return Err(corrupt("its hash does not match its content (edited)"));
@@ -668,7 +1039,7 @@ pub fn read_tail(file: &mut File, path: &Path) -> Result<Option<Tail>, LedgerErr
     Ok(Some(Tail {
         seq: envelope.seq,
         hash: split.stored_hash,
-        end_offset: size,
+        end_offset: end,
     }))
 }
 

@@ -246,12 +246,18 @@ impl Default for RetryConfig {
 pub struct LedgerConfig {
     /// Ledger directory; relative paths are relative to the repository root. Default `ledger`.
     pub dir: PathBuf,
+    /// Whether `dir` may lie outside the repository. Default false: a ledger
+    /// outside is not committed with the work, so `vnx gate` in CI never sees
+    /// its receipts, and a typo such as `../ledger` would write elsewhere
+    /// unnoticed. `--ledger DIR` on the command line is explicit and sets it.
+    pub allow_outside_repo: bool,
 }
 
 impl Default for LedgerConfig {
     fn default() -> Self {
         LedgerConfig {
             dir: PathBuf::from("ledger"),
+            allow_outside_repo: false,
         }
     }
 }
@@ -269,10 +275,66 @@ pub struct LoadedConfig {
 }
 
 impl LoadedConfig {
-    /// The ledger directory, resolved against [`LoadedConfig::root`].
+    /// The ledger directory, resolved against [`LoadedConfig::root`], as
+    /// written: not checked. Commands that read or write the ledger use
+    /// [`LoadedConfig::checked_ledger_dir`].
     pub fn ledger_dir(&self) -> PathBuf {
         self.root.join(&self.config.ledger.dir)
     }
+
+    /// The ledger directory, resolved against [`LoadedConfig::root`], once it
+    /// is known to lie inside the repository: after `..` and any symbolic
+    /// link in the part of the path that exists, it must still be under the
+    /// root. `[ledger] allow_outside_repo = true` (or `--ledger`, through
+    /// [`Config::apply_overrides`]) lets it be anywhere.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] for key `ledger.dir`, naming the directory,
+    /// the repository and the setting that allows it.
+    pub fn checked_ledger_dir(&self) -> Result<PathBuf, ConfigError> {
+        let dir = self.ledger_dir();
+        if self.config.ledger.allow_outside_repo || is_inside(&self.root, &dir) {
+            return Ok(dir);
+        }
+        Err(ConfigError::Invalid {
+            path: self.path.clone(),
+            key: "ledger.dir".into(),
+            message: format!(
+                "\"{}\" is outside the repository {}: a ledger there is not committed with the work, \
+                 so `vnx gate` never sees its receipts. Use a directory inside the repository, \
+                 or set `allow_outside_repo = true` under [ledger] if this is intended \
+                 (`--ledger DIR` on the command line is also accepted anywhere)",
+                self.config.ledger.dir.display(),
+                self.root.display()
+            ),
+        })
+    }
+}
+
+/// Whether `path` (absolute) stays inside `root` (absolute, canonical): first
+/// lexically, then with the links of its longest existing ancestor resolved.
+fn is_inside(root: &Path, path: &Path) -> bool {
+    use std::path::Component;
+    let mut lexical = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !lexical.pop() {
+                    return false;
+                }
+            }
+            other => lexical.push(other),
+        }
+    }
+    if !lexical.starts_with(root) {
+        return false;
+    }
+    let Some(existing) = lexical.ancestors().find(|p| p.exists()) else {
+        return false;
+    };
+    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    std::fs::canonicalize(existing).is_ok_and(|real| real.starts_with(root))
 }
 
 /// Values given on the command line, each replacing its `[run]` (or
@@ -298,7 +360,8 @@ pub struct Overrides {
     /// `--billing`.
     pub billing: Option<Billing>,
     /// `--ledger`: replaces `[ledger] dir` (relative to the repository root
-    /// unless absolute; the CLI should pass an absolute path).
+    /// unless absolute; the CLI should pass an absolute path) and allows it
+    /// outside the repository.
     pub ledger_dir: Option<PathBuf>,
 }
 
@@ -472,6 +535,8 @@ impl Config {
         }
         if let Some(v) = o.ledger_dir {
             self.ledger.dir = v;
+            // Named on the command line: explicit, so it may be anywhere.
+            self.ledger.allow_outside_repo = true;
         }
         self.validate(None)
     }

@@ -24,7 +24,7 @@
 //! let skill = SkillCatalog::from_env(Some(&loaded.root)).show("implement")?;
 //! let worktree = loaded.root.join(".vnx/worktrees/d-1");
 //! let report = worktree.join(".vnx-report.json");
-//! let ledger = loaded.ledger_dir();
+//! let ledger = loaded.checked_ledger_dir()?;
 //! let mut inputs = PrepareInputs::new(&skill, "Add a --verbose flag", &worktree, &report);
 //! inputs.repo_root = Some(&loaded.root);
 //! inputs.ledger_dir = Some(&ledger);

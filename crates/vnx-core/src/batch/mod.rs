@@ -327,6 +327,8 @@ fn validate(
 ) -> Result<(Vec<Job>, Config, PathBuf), BatchError> {
     let mut loaded = Config::load(&options.cwd)?;
     loaded.config.apply_overrides(&options.overrides)?;
+    // Refuse a ledger outside the repository before any entry starts.
+    loaded.checked_ledger_dir()?;
     let catalog = SkillCatalog::from_env(Some(&loaded.root));
     let mut problems = Vec::new();
     let name = |e: &BatchEntry| format!("entry {:?} ({})", e.id, e.location);

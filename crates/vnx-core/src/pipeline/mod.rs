@@ -343,7 +343,7 @@ fn plan(inputs: &DispatchInputs) -> Result<Plan, PipelineError> {
     };
     let run_dir = loaded.root.join(RUNS_DIR).join(&id);
     let report_path = run_dir.join("report.json");
-    let ledger_dir = loaded.ledger_dir();
+    let ledger_dir = loaded.checked_ledger_dir()?;
     let forbidden = loaded.config.effective_forbidden_paths();
     let mut pi = PrepareInputs::new(&skill, &inputs.task, &workdir, &report_path);
     pi.repo_root = Some(&loaded.root);
