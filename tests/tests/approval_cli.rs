@@ -1,6 +1,7 @@
 //! End to end: a skill with `requires_approval: true`, dispatched by `vnx
-//! run` with the scripted fake agent; `vnx gate` blocks its receipt until
-//! `vnx approve` records an approval, and a rejection keeps it blocked.
+//! run` with the scripted fake agent; once its branch is merged, `vnx gate`
+//! blocks its receipt until `vnx approve` records a signed approval, and a
+//! rejection keeps it blocked.
 
 #![allow(clippy::unwrap_used)]
 
@@ -65,6 +66,12 @@ fn an_approval_required_skill_blocks_the_gate_until_approved() {
     assert_eq!(r["approval_required"], true, "{r:#}");
     let id = r["dispatch_id"].as_str().unwrap().to_owned();
 
+    // Before the merge its receipt is only in the local journal: approve says so.
+    let out = vnx(&sb, &["approve", &id]);
+    assert_eq!(out.status.code(), Some(2), "{}", all(&out));
+    assert!(all(&out).contains("merge its branch"), "{}", all(&out));
+    sb.git(&["merge", "-q", "--ff-only", &format!("vnx/{id}")]);
+
     // No decision yet: every format names the block.
     let gate = vnx(&sb, &["gate", "--base", &base]);
     assert_eq!(gate.status.code(), Some(1), "{}", all(&gate));
@@ -99,10 +106,13 @@ fn an_approval_required_skill_blocks_the_gate_until_approved() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(awaiting.len(), 1, "{awaiting:?}");
-    assert_eq!(awaiting[0]["dispatch_id"], id.as_str());
+    assert!(!awaiting.is_empty(), "{awaiting:?}");
+    assert!(
+        awaiting.iter().all(|a| a["dispatch_id"] == id.as_str()),
+        "{awaiting:?}"
+    );
 
-    // A rejection keeps it blocked, and says who and why.
+    // A rejection keeps it blocked, and says who (the signer's principal) and why.
     let out = vnx(
         &sb,
         &[
@@ -117,7 +127,8 @@ fn an_approval_required_skill_blocks_the_gate_until_approved() {
     let said = stdout(&out);
     assert!(
         said.contains(&format!("rejected dispatch {id}"))
-            && said.contains("by Test <test@example.invalid>"),
+            && said.contains("by Test <test@example.invalid>")
+            && said.contains("signed by SHA256:"),
         "{said}"
     );
     let gate = vnx(&sb, &["gate", "--base", &base]);
@@ -125,12 +136,10 @@ fn an_approval_required_skill_blocks_the_gate_until_approved() {
     let text = stdout(&gate);
     assert!(
         text.contains("rejected")
-            && text.contains("Test <test@example.invalid>")
+            && text.contains(common::WRITER)
             && text.contains("the notes miss the migration"),
         "{text}"
     );
-    let list = stdout(&vnx(&sb, &["receipts", "list"]));
-    assert!(list.contains("rejected by Test"), "{list}");
 
     // The approval, later, wins.
     let out = vnx(&sb, &["approve", &id[..12]]);
@@ -140,23 +149,18 @@ fn an_approval_required_skill_blocks_the_gate_until_approved() {
         "{}",
         all(&out)
     );
+    sb.git(&["add", "ledger"]);
+    sb.git(&["commit", "-qm", "approve the release notes"]);
     let gate = vnx(&sb, &["gate", "--base", &base]);
     assert_eq!(gate.status.code(), Some(0), "{}", all(&gate));
     assert_eq!(
-        vnx(&sb, &["verify-ledger"]).status.code(),
+        vnx(&sb, &["verify-ledger", "--strict"]).status.code(),
         Some(0),
-        "the approval records verify"
+        "the approval records and signature files verify"
     );
-    let list = stdout(&vnx(&sb, &["receipts", "list", "--awaiting-approval"]));
-    assert!(!list.contains(&id), "{list}");
 
-    // Both decisions are in the working segment, linked to the receipt.
-    let recs = records(&sb.main_segment());
-    let receipt_hash = recs
-        .iter()
-        .find(|r| r["record"]["kind"] == "dispatch.receipt")
-        .map(|r| r["hash"].clone())
-        .unwrap();
+    // Both decisions are in the committed segment, linked to the merged receipt.
+    let recs = records(&sb.committed_main_segment());
     let decisions: Vec<&Value> = recs
         .iter()
         .filter(|r| r["record"]["kind"] == "approval")
@@ -165,20 +169,23 @@ fn an_approval_required_skill_blocks_the_gate_until_approved() {
     assert_eq!(decisions.len(), 2);
     assert_eq!(decisions[0]["decision"], "rejected");
     assert_eq!(decisions[1]["decision"], "approved");
-    assert!(decisions.iter().all(|d| d["receipt_hash"] == receipt_hash));
-
-    // Merging the dispatch branch brings the receipt's copy in its own
-    // segment (another hash, same body): the approval covers it too.
-    sb.git(&["merge", "-q", "--no-edit", &format!("vnx/{id}")]);
-    let gate = vnx(&sb, &["gate", "--base", &base, "--format", "json"]);
-    let json: Value = serde_json::from_slice(&gate.stdout).unwrap();
-    assert_eq!(json["receipts"].as_array().unwrap().len(), 2, "{json:#}");
-    assert_eq!(gate.status.code(), Some(0), "{}", all(&gate));
+    assert!(decisions.iter().all(|d| {
+        d["signature"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("-----BEGIN SSH SIGNATURE-----"))
+    }));
+    let merged = json["receipts"][0]["path"].as_str().unwrap().to_owned();
+    let merged_hash = records(std::path::Path::new(&merged))
+        .iter()
+        .find(|r| r["record"]["kind"] == "dispatch.receipt")
+        .map(|r| r["hash"].clone())
+        .unwrap();
+    assert!(decisions.iter().all(|d| d["receipt_hash"] == merged_hash));
 }
 
 #[test]
-fn approve_refuses_what_it_cannot_decide_and_names_the_approver() {
-    let (sb, base) = sandbox();
+fn approve_refuses_what_it_cannot_decide_and_needs_a_key() {
+    let (sb, _base) = sandbox();
     let release = dispatch(&sb, &["--skill", "release", "Draft the release notes"]);
     let release_id = release["dispatch_id"].as_str().unwrap().to_owned();
     let review = dispatch(&sb, &["--skill", "review", "Review the change"]);
@@ -189,6 +196,9 @@ fn approve_refuses_what_it_cannot_decide_and_names_the_approver() {
     );
     assert_eq!(broken["status"], "error", "{broken:#}");
     let broken_id = broken["dispatch_id"].as_str().unwrap().to_owned();
+    for id in [&release_id, &review_id, &broken_id] {
+        sb.git(&["merge", "-q", "--no-edit", &format!("vnx/{id}")]);
+    }
 
     // An unknown dispatch: named, with what awaits approval.
     let out = vnx(&sb, &["approve", "d-nope"]);
@@ -223,31 +233,24 @@ fn approve_refuses_what_it_cannot_decide_and_names_the_approver() {
     let out = vnx(&sb, &["approve", &broken_id, "--reject"]);
     assert_eq!(out.status.code(), Some(0), "{}", all(&out));
 
-    // Who: --by, else VNX_APPROVER, else git's identity.
+    // The display name: VNX_APPROVER, else git's identity; --by is gone.
     let mut env = plain_env(&sb.home);
     env.push(("VNX_APPROVER".into(), "Bo Reviewer".into()));
     let out = sb.run_vnx(&env, &["approve", &release_id]);
     assert!(stdout(&out).contains("by Bo Reviewer"), "{}", all(&out));
     let out = sb.run_vnx(&env, &["approve", &release_id, "--by", "Cy"]);
-    assert!(stdout(&out).contains("by Cy"), "{}", all(&out));
+    assert_eq!(out.status.code(), Some(2), "--by is refused: {}", all(&out));
 
-    // The release dispatch is approved; the broken one blocks as failed.
-    let json: Value =
-        serde_json::from_slice(&vnx(&sb, &["gate", "--base", &base, "--format", "json"]).stdout)
-            .unwrap();
-    let reasons: Vec<&str> = json["blocks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["reason"].as_str().unwrap())
-        .collect();
-    assert_eq!(reasons, vec!["failed_receipt"], "{json:#}");
-    let release = json["receipts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["dispatch_id"] == release_id.as_str())
-        .unwrap();
-    assert_eq!(release["approval"]["state"], "approved");
-    assert_eq!(release["approval"]["by"], "Cy");
+    // Without a signing key nothing is recorded, and the fix is named.
+    let segment = sb.committed_main_segment();
+    let before = std::fs::read(&segment).unwrap();
+    sb.git(&["config", "--unset", "user.signingkey"]);
+    let out = vnx(&sb, &["approve", &release_id]);
+    assert_eq!(out.status.code(), Some(2), "{}", all(&out));
+    assert!(
+        all(&out).contains("gpg.format ssh") && all(&out).contains("allowed_signers"),
+        "{}",
+        all(&out)
+    );
+    assert_eq!(std::fs::read(&segment).unwrap(), before, "nothing appended");
 }

@@ -389,6 +389,22 @@ impl LedgerAuth {
             .collect()
     }
 
+    /// Passed receipts added since the base whose skill requires approval
+    /// and whose latest believed decision is missing or a rejection: a
+    /// person's sign-off is part of the merge, whether or not the dispatch
+    /// changed code.
+    pub fn approval_blocks_since_base(&self) -> Vec<Block> {
+        self.receipts
+            .iter()
+            .filter(|r| r.added && r.status.is_passed())
+            .filter_map(|r| {
+                let id = r.record.body["dispatch_id"].as_str().unwrap_or("?");
+                approval_block(&r.record, id, &self.approvals.state_of(&r.record))
+                    .map(|block| self.explain_approval(block))
+            })
+            .collect()
+    }
+
     /// With coverage off: the ledger rules over believed records only — a
     /// receipt added since the base that did not pass, a dispatch started
     /// since without a receipt, a passed one awaiting or refused approval.
@@ -396,13 +412,7 @@ impl LedgerAuth {
         let mut blocks = Vec::new();
         for r in self.receipts.iter().filter(|r| r.added) {
             let id = r.record.body["dispatch_id"].as_str().unwrap_or("?");
-            if r.status.is_passed() {
-                if let Some(block) =
-                    approval_block(&r.record, id, &self.approvals.state_of(&r.record))
-                {
-                    blocks.push(self.explain_approval(block));
-                }
-            } else {
+            if !r.status.is_passed() {
                 blocks.push(Block {
                     reason: BlockReason::FailedReceipt,
                     path: r.record.path.clone(),

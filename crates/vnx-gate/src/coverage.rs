@@ -120,8 +120,11 @@ impl Coverage {
                 let receipt = &ledger.receipts[r];
                 let id = dispatch_id(receipt);
                 if receipt.status.is_passed() {
-                    // Awaiting or refused approval: one block per receipt.
-                    if approval_blocked.insert(r)
+                    // Awaiting or refused approval: one block per receipt
+                    // (receipts added since the base get theirs from
+                    // `approval_blocks_since_base`).
+                    if !receipt.added
+                        && approval_blocked.insert(r)
                         && let Some(block) = approval_block(
                             &receipt.record,
                             id,

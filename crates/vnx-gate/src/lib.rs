@@ -127,6 +127,7 @@ pub fn gate_range(inputs: &GateInputs<'_>) -> Result<RangeReport, GateError> {
     let commits = if trust.coverage {
         let coverage = coverage::Coverage::check(repo, &base, &head, &ledger_rel, &ledger, &trust)?;
         blocks.extend(coverage.blocks);
+        blocks.extend(ledger.approval_blocks_since_base());
         coverage.commits
     } else {
         blocks.extend(ledger.receipt_blocks_since_base());
