@@ -79,7 +79,9 @@ pub use parse::{
 };
 pub use price::{BUILTIN_PRICES_TOML, Cost, ModelPrice, PriceTable};
 pub use request::{DispatchRequest, PermissionProfile};
-pub use secrets::{MASK, redact};
+pub use secrets::{
+    PRIVATE_KEY, SecretMatch, SecretPatternError, find_secrets, redact, secret_kinds,
+};
 pub use version::{
     CLAUDE_VERSIONS, CODEX_VERSIONS, CliVersion, GEMINI_VERSIONS, VersionCheck, VersionRange,
     check_version, parse_version, tested_range,

@@ -84,13 +84,14 @@ pub enum ChangeExpectation {
     ReadOnly,
 }
 
-/// Builds a deterministic gate result with a bounded detail.
+/// Builds a deterministic gate result whose detail is redacted, then bounded
+/// (in that order: a cut first could split a secret past recognition).
 pub(crate) fn gate(name: &str, verdict: Verdict, detail: &str, started: Instant) -> GateResult {
     GateResult {
         name: name.to_owned(),
         layer: GateLayer::Deterministic,
         verdict,
-        detail: bound_bytes(detail, MAX_DETAIL_BYTES),
+        detail: bound_bytes(&redact_secrets(detail), MAX_DETAIL_BYTES),
         duration_ms: Some(started.elapsed().as_millis() as u64),
         usage: None,
         cost_usd_micros: None,
@@ -98,6 +99,7 @@ pub(crate) fn gate(name: &str, verdict: Verdict, detail: &str, started: Instant)
 }
 
 /// `s` cut to at most `max` bytes on a char boundary, noting how much was cut.
+/// Redact `s` before calling this.
 pub(crate) fn bound_bytes(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_owned();
@@ -247,7 +249,7 @@ pub fn no_secrets_gate(facts: &DiffFacts) -> GateResult {
                     hits.push(format!("{}:{}: {}", l.path, l.line, f.kind));
                 }
             }
-            Err(e) => return gate(names::NO_SECRETS, Verdict::Error, &e, t),
+            Err(e) => return gate(names::NO_SECRETS, Verdict::Error, &e.to_string(), t),
         }
     }
     diff_scan_result(

@@ -269,6 +269,6 @@ fn redact_before_ledger() {
     let out = redact(text);
     assert_eq!(
         out,
-        "failed: GEMINI_API_KEY=*** and header Authorization: Bearer ***"
+        "failed: GEMINI_API_KEY=[REDACTED google-api-key] and header Authorization: Bearer [REDACTED bearer-token]"
     );
 }

@@ -391,7 +391,7 @@ async fn attempt_errors_are_redacted_and_events_reach_the_sink() {
     assert_eq!(run.outcome.class, OutcomeClass::Auth, "{ctx}");
     let error = run.attempts[0].error.as_deref().unwrap();
     assert!(
-        error.contains("sk-ant-***") && !error.contains("AbCdEf"),
+        error.contains("[REDACTED anthropic-api-key]") && !error.contains("AbCdEf"),
         "{ctx}"
     );
     assert_eq!(seen.load(Ordering::Relaxed), 2, "{ctx}");

@@ -554,6 +554,36 @@ fn secrets_added_fail_and_are_redacted() {
     assert!(!g.detail.contains(&anthropic[..20]), "{}", g.detail);
 }
 
+/// The same real-format samples the redaction tests use (one list for both).
+#[path = "../../../vnx-agents/tests/agents/samples.rs"]
+mod samples;
+
+#[test]
+fn no_secrets_gate_flags_every_sample_and_no_near_miss() {
+    for (i, sample) in samples::samples().iter().enumerate() {
+        let s = Scratch::new(&[]);
+        let path = format!("conf/f{i}.txt");
+        let facts = s.change(&[(&path, Some(&format!("first line\n{}\n", sample.text)))]);
+        let g = no_secrets_gate(&facts);
+        assert_eq!(g.verdict, Verdict::Fail, "{}: {}", sample.kind, g.detail);
+        assert!(
+            g.detail.contains(&format!("{path}:"))
+                && g.detail.contains(&format!(": {}", sample.kind)),
+            "{}: {}",
+            sample.kind,
+            g.detail
+        );
+        for line in sample.secret.lines() {
+            assert!(!g.detail.contains(line), "{}", g.detail);
+        }
+    }
+    let s = Scratch::new(&[]);
+    let misses = samples::near_misses().join("\n");
+    let facts = s.change(&[("notes.txt", Some(&format!("{misses}\n")))]);
+    let g = no_secrets_gate(&facts);
+    assert_eq!(g.verdict, Verdict::Pass, "{}", g.detail);
+}
+
 #[test]
 fn tests_touched_must_assert() {
     let s = Scratch::new(&[("src/lib.rs", "pub fn a() -> u8 { 1 }\n")]);
