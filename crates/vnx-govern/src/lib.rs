@@ -83,7 +83,7 @@ pub use gates::{
     no_placeholders_gate, no_secrets_gate, non_empty_change_gate, report_gate,
     should_run_cross_review, tests_have_assertions_gate, worker_outcome_gate,
 };
-pub use glob::PathGlob;
+pub use glob::{ForbiddenPaths, GlobError};
 pub use report::{
     DEFAULT_REPORT_LIMIT_BYTES, GovernedReport, MAX_ERRORS, ReportResult, ReportSource,
     canonical_sha256, compile_schema, govern_report, read_report,

@@ -164,10 +164,11 @@ impl Default for GatesConfig {
 /// receipts), `.vnx/` (skills and notes shape later instructions) and the root
 /// `vnx.toml` (the gates themselves).
 ///
-/// Glob syntax (the `forbidden-paths` gate's): `*` matches within one path
-/// component, `**` across components; a pattern containing `/` is anchored at
-/// the repository root (a leading `/` only anchors), one without matches that
-/// name in any directory.
+/// Syntax (the `forbidden-paths` gate's, `vnx_govern::ForbiddenPaths`): the
+/// lines of a `.gitignore` at the repository root — `*` within one path
+/// component, `**/` and `/**` across components, a pattern containing `/`
+/// anchored at the root (a leading `/` only anchors), one without matching
+/// that name in any directory, a trailing `/` directories only, `!` exempting.
 pub fn default_forbidden_paths() -> Vec<String> {
     ["ledger/**", ".vnx/**", "/vnx.toml"]
         .into_iter()

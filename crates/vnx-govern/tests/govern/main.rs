@@ -683,6 +683,21 @@ fn forbidden_paths_diff_size_and_budget() {
     let g = forbidden_paths_gate(&moved, &["secrets/".to_owned()]);
     assert_eq!(g.verdict, Verdict::Fail, "{}", g.detail);
 
+    // .gitignore semantics on a real diff: a negation exempts, an escaped
+    // star is literal, braces are alternatives, a bad class names itself.
+    let q = Scratch::new(&[]);
+    let docs = q.change(&[
+        ("ledger/README.md", Some("how to read the ledger\n")),
+        ("notes*.md", Some("star\n")),
+    ]);
+    let exempt = ["ledger/".to_owned(), "!ledger/README.md".to_owned()];
+    assert_eq!(forbidden_paths_gate(&docs, &exempt).verdict, Verdict::Pass);
+    let g = forbidden_paths_gate(&docs, &[r"notes\*.{md,txt}".to_owned()]);
+    assert_eq!(g.verdict, Verdict::Fail, "{}", g.detail);
+    assert!(g.detail.contains("notes*.md (matches"), "{}", g.detail);
+    let g = forbidden_paths_gate(&docs, &["ok/".to_owned(), "[oops".to_owned()]);
+    assert!(g.detail.contains("\"[oops\""), "{}", g.detail);
+
     // 1 + 1 + 2 lines.
     assert_eq!(diff_size_gate(&facts, Some(4)).verdict, Verdict::Pass);
     let g = diff_size_gate(&facts, Some(3));
