@@ -61,6 +61,22 @@ pub struct Config {
     pub ledger: LedgerConfig,
     /// `[batch]`: how many dispatches of a `vnx batch` run at once.
     pub batch: BatchConfig,
+    /// `[worker]`: what a worker receives from vnx's environment.
+    pub worker: WorkerConfig,
+}
+
+/// `[worker]`: the worker's environment. A worker inherits only an
+/// allow-list of vnx's variables (`vnx_agents::worker_env_allow_list`: PATH,
+/// HOME, locale, proxies, CA certificates, toolchain locations and its own
+/// CLI's variables); anything else it needs is named here.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// Names of more variables of vnx's environment to pass to every worker
+    /// (and to the cross-model reviewer), e.g. `["AWS_PROFILE", "MY_VAR"]`.
+    /// The billing guard still applies: in subscription mode an API key named
+    /// here is removed (or refuses the dispatch) all the same. Default: none.
+    pub pass_env: Vec<String>,
 }
 
 /// `[batch]`: concurrency caps of `vnx batch`.
@@ -187,6 +203,11 @@ pub struct CommandGate {
     /// Time limit. TOML: a string such as `"10m"`. Default 10 minutes.
     #[serde(with = "duration_str", default = "default_command_timeout")]
     pub timeout: Duration,
+    /// Names of variables of vnx's environment passed to the command besides
+    /// the base allow-list (`vnx_agents::base_env_allow_list`: PATH, HOME,
+    /// locale, proxies, CA certificates, toolchain locations). Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pass_env: Vec<String>,
 }
 
 fn default_command_timeout() -> Duration {
@@ -524,6 +545,28 @@ impl Config {
                 "run.timeout".into(),
                 "must be longer than 0s, e.g. \"30m\"".into(),
             ));
+        }
+        let env_names = self
+            .worker
+            .pass_env
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (format!("worker.pass_env[{i}]"), n))
+            .chain(self.gates.commands.iter().enumerate().flat_map(|(g, c)| {
+                c.pass_env
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, n)| (format!("gates.command[{g}].pass_env[{i}]"), n))
+            }));
+        for (key, name) in env_names {
+            if name.is_empty() || name.contains('=') || name.contains('\0') {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "{name:?} is not a variable name; write the name alone, e.g. \"AWS_PROFILE\""
+                    ),
+                ));
+            }
         }
         for (i, glob) in self.gates.forbidden_paths.iter().enumerate() {
             let key = format!("gates.forbidden_paths[{i}]");

@@ -51,7 +51,7 @@ mod units;
 
 pub use config::{
     BatchConfig, CONFIG_FILE, CommandGate, Config, ConfigError, GateMode, GatesConfig,
-    LedgerConfig, LoadedConfig, MAX_CONFIG_BYTES, Overrides, RetryConfig, RunConfig,
+    LedgerConfig, LoadedConfig, MAX_CONFIG_BYTES, Overrides, RetryConfig, RunConfig, WorkerConfig,
     default_forbidden_paths, default_toml,
 };
 pub use init::{INTELLIGENCE_DIR, InitError, InitReport, SKILLS_DIR, WORKTREES_DIR, init};

@@ -362,6 +362,7 @@ fn plan(inputs: &DispatchInputs) -> Result<Plan, PipelineError> {
     pi.upstream = &upstream;
     let prepared = vnx_prepare::prepare(&pi)?;
     let mut request = prepared.dispatch_request(&provider, &loaded.config.run, &workdir);
+    request.pass_env.clone_from(&loaded.config.worker.pass_env);
     request.json_schema = request.json_schema.as_deref().map(claude_schema);
     if provider.kind == ProviderKind::Claude && request.lane != Lane::Tmux {
         // The report file is outside the worktree; claude edits only its cwd
@@ -1339,6 +1340,7 @@ async fn cross_review(
     req.permission = vnx_agents::PermissionProfile::ReadOnly;
     req.model = model;
     req.billing = config.run.billing;
+    req.pass_env.clone_from(&config.worker.pass_env);
     if provider.kind == ProviderKind::Claude
         && let Ok(schema) = vnx_govern::verdict_schema()
     {
