@@ -1151,10 +1151,8 @@ async fn body(
     for c in &config.gates.commands {
         let spec = vnx_govern::CommandGate {
             name: Some(format!("command:{}", c.name)),
-            argv: c.argv.clone(),
-            timeout_ms: c.timeout.as_millis() as u64,
-            env: Vec::new(),
-            tail_bytes: None,
+            pass_env: c.pass_env.clone(),
+            ..vnx_govern::CommandGate::new(c.argv.clone(), c.timeout.as_millis() as u64)
         };
         let name = spec.display_name();
         let g = if cancelled {
@@ -1172,18 +1170,7 @@ async fn body(
         } else if !selected(&name) {
             skipped(&name, GateLayer::Deterministic, "not selected by the skill")
         } else {
-            let dir = s.plan.workdir.clone();
-            tokio::task::spawn_blocking(move || vnx_govern::run_command_gate(&spec, &dir))
-                .await
-                .unwrap_or_else(|e| GateResult {
-                    name: name.clone(),
-                    layer: GateLayer::Deterministic,
-                    verdict: Verdict::Error,
-                    detail: format!("the gate crashed: {e}"),
-                    duration_ms: None,
-                    usage: None,
-                    cost_usd_micros: None,
-                })
+            vnx_govern::run_command_gate(&spec, &s.plan.workdir, cancel).await
         };
         push(g, events);
     }
