@@ -218,3 +218,38 @@ fn codex_and_gemini_billing_variables_are_reported_by_provider() {
         "{codex}"
     );
 }
+
+#[test]
+fn withheld_variables_are_listed_by_name_only() {
+    let (_tmp, root) = repo("\n[providers.claude]\nbinary = \"/nonexistent/claude\"\n");
+    let config = std::fs::read_to_string(root.join("vnx.toml")).unwrap();
+    let config = config.replace("pass_env = []", "pass_env = [\"AWS_PROFILE\"]");
+    std::fs::write(root.join("vnx.toml"), config).unwrap();
+    let env = [
+        ("GITHUB_TOKEN", "ghp-value-never-printed"),
+        ("VNX_TEST_MY_VAR", "my-value-never-printed"),
+        ("AWS_PROFILE", "dev"),
+        ("CLAUDE_CONFIG_DIR", "/tmp/claude-config"),
+    ];
+    let (out, findings) = doctor(&root, &env);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("never-printed"), "{stdout}");
+    let w = check(&findings, "worker environment");
+    let detail = w["detail"].as_str().unwrap();
+    assert!(detail.contains("withheld from a claude worker"), "{detail}");
+    let names: Vec<&str> = detail
+        .split_once(": ")
+        .unwrap()
+        .1
+        .split("; ")
+        .next()
+        .unwrap()
+        .split(", ")
+        .collect();
+    for name in ["GITHUB_TOKEN", "VNX_TEST_MY_VAR"] {
+        assert!(names.contains(&name), "{name} not in {detail}");
+    }
+    for name in ["AWS_PROFILE", "CLAUDE_CONFIG_DIR", "PATH", "HOME"] {
+        assert!(!names.contains(&name), "{name} in {detail}");
+    }
+}

@@ -9,6 +9,10 @@
 //! reach only that provider's worker in [`Billing::Api`] mode; whatever the
 //! mode, the variables that make a child claude believe it runs inside
 //! another claude session are removed from every worker's environment.
+//!
+//! Before any removal, a worker inherits only what it needs
+//! ([`worker_env_allow_list`]): the base every child gets, its own CLI's
+//! variables, and the names the user passes in `[worker] pass_env`.
 
 use vnx_types::Billing;
 
@@ -183,6 +187,193 @@ pub fn env_to_remove(provider: ProviderKind, billing: Billing) -> Vec<String> {
         }
     }
     vars
+}
+
+/// Variables of vnx's environment that every worker and every command gate
+/// receives when they are set: what finding programs, home, user, shell,
+/// terminal, locale, time zone, temp directory, proxies and CA certificates
+/// needs, and where the common toolchains live (a worker runs `cargo test` or
+/// `npm test` too). No credential is here: `CARGO_*` as a whole would pass
+/// `CARGO_REGISTRY_TOKEN`, so only the location variables are named.
+pub const BASE_ENV_VARS: [&str; 38] = [
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "TERM",
+    "COLORTERM",
+    "NO_COLOR",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "TMPDIR",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "all_proxy",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "NODE_EXTRA_CA_CERTS",
+    "REQUESTS_CA_BUNDLE",
+    "CARGO_HOME",
+    "CARGO_TARGET_DIR",
+    "RUSTUP_HOME",
+    "RUSTUP_TOOLCHAIN",
+    "GOPATH",
+    "GOROOT",
+    "GOCACHE",
+    "GOMODCACHE",
+    "JAVA_HOME",
+    "VIRTUAL_ENV",
+    "PYENV_ROOT",
+    "NVM_DIR",
+    "PNPM_HOME",
+    "DOTNET_ROOT",
+];
+
+/// Name prefixes every worker and command gate receives: the locale
+/// categories (`LC_ALL`, `LC_CTYPE`, …) and the XDG base directories
+/// (`XDG_CONFIG_HOME`, `XDG_RUNTIME_DIR`, …).
+pub const BASE_ENV_PREFIXES: [&str; 2] = ["LC_", "XDG_"];
+
+/// The variables Claude Code reads besides the `CLAUDE_*` and `ANTHROPIC_*`
+/// families ([`CLI_ENV_PREFIXES`]), from its settings documentation, checked
+/// against Claude Code 2.1: telemetry and update switches, tool limits,
+/// MCP timeouts, the Vertex region, the root-sandbox marker.
+const CLAUDE_ENV_VARS: [&str; 16] = [
+    "DISABLE_AUTOUPDATER",
+    "DISABLE_TELEMETRY",
+    "DISABLE_ERROR_REPORTING",
+    "DISABLE_BUG_COMMAND",
+    "DISABLE_COST_WARNINGS",
+    "DISABLE_NON_ESSENTIAL_MODEL_CALLS",
+    "DISABLE_PROMPT_CACHING",
+    "MAX_THINKING_TOKENS",
+    "MAX_MCP_OUTPUT_TOKENS",
+    "MCP_TIMEOUT",
+    "MCP_TOOL_TIMEOUT",
+    "BASH_DEFAULT_TIMEOUT_MS",
+    "BASH_MAX_TIMEOUT_MS",
+    "BASH_MAX_OUTPUT_LENGTH",
+    "CLOUD_ML_REGION",
+    "IS_SANDBOX",
+];
+
+/// The variables codex 0.169 reads besides `CODEX_*`: the OpenAI endpoint and
+/// account settings ([`CODEX_API_BILLING_VARS`] reach it only in
+/// [`Billing::Api`] mode, through [`env_to_remove`]).
+const CODEX_ENV_VARS: [&str; 4] = [
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "OPENAI_ORGANIZATION",
+    "OPENAI_PROJECT",
+];
+
+/// The variables gemini-cli 0.61 reads besides `GEMINI_*`: the Google auth
+/// switches and endpoints, the Cloud project and location, and `NO_BROWSER`
+/// for its login ([`GEMINI_API_BILLING_VARS`] reach it only in
+/// [`Billing::Api`] mode).
+const GEMINI_ENV_VARS: [&str; 8] = [
+    "GOOGLE_API_KEY",
+    "GOOGLE_GENAI_USE_VERTEXAI",
+    "GOOGLE_GENAI_USE_GCA",
+    "GOOGLE_GEMINI_BASE_URL",
+    "GOOGLE_VERTEX_BASE_URL",
+    "GOOGLE_CLOUD_PROJECT",
+    "GOOGLE_CLOUD_LOCATION",
+    "NO_BROWSER",
+];
+
+/// The variable families of each built-in CLI, passed to its own worker only:
+/// `CLAUDE_`/`ANTHROPIC_` (claude), `CODEX_` (codex), `GEMINI_` (gemini).
+pub const CLI_ENV_PREFIXES: [(ProviderKind, &str); 4] = [
+    (ProviderKind::Claude, "CLAUDE_"),
+    (ProviderKind::Claude, "ANTHROPIC_"),
+    (ProviderKind::Codex, "CODEX_"),
+    (ProviderKind::Gemini, "GEMINI_"),
+];
+
+/// Which of vnx's variables a child may inherit: exact names and name
+/// prefixes. Turned into `vnx_exec::ChildEnv::allow_list` by the caller.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EnvAllowList {
+    /// Exact names (case-sensitive).
+    pub names: Vec<String>,
+    /// Name prefixes, e.g. `LC_`.
+    pub prefixes: Vec<String>,
+}
+
+impl EnvAllowList {
+    /// Whether a variable named `name` may be inherited.
+    pub fn allows(&self, name: &str) -> bool {
+        self.names.iter().any(|n| n == name)
+            || self.prefixes.iter().any(|p| name.starts_with(p.as_str()))
+    }
+
+    /// Adds the names in `extra` (e.g. `[worker] pass_env`), skipping
+    /// duplicates and empty names.
+    pub fn with_names<S: AsRef<str>>(mut self, extra: &[S]) -> Self {
+        for name in extra {
+            let name = name.as_ref().trim();
+            if !name.is_empty() && !self.names.iter().any(|n| n == name) {
+                self.names.push(name.to_owned());
+            }
+        }
+        self
+    }
+}
+
+/// What every child vnx starts may inherit: [`BASE_ENV_VARS`] and
+/// [`BASE_ENV_PREFIXES`]. Command gates start from this.
+pub fn base_env_allow_list() -> EnvAllowList {
+    EnvAllowList {
+        names: BASE_ENV_VARS.iter().map(|v| (*v).to_owned()).collect(),
+        prefixes: BASE_ENV_PREFIXES.iter().map(|v| (*v).to_owned()).collect(),
+    }
+}
+
+/// What a `provider` worker may inherit from vnx's environment: the base
+/// ([`base_env_allow_list`]), its own CLI's variables ([`CLI_ENV_PREFIXES`]
+/// and the names documented on this module's constants), and `pass_env`
+/// (`[worker] pass_env` in `vnx.toml`, names the user passes explicitly).
+/// A custom [`ProviderKind::Command`] also keeps the OpenAI and Google API
+/// keys ([`CODEX_API_BILLING_VARS`], [`GEMINI_API_BILLING_VARS`]), as
+/// [`env_to_remove`] lets it. Everything else vnx holds — `AWS_*`,
+/// `GITHUB_TOKEN`, `GH_TOKEN`, cloud tokens, another CLI's variables — is
+/// withheld.
+///
+/// The allow-list only decides what is inherited; [`env_to_remove`] still
+/// applies on top (billing variables in subscription mode, session markers),
+/// even to names in `pass_env`.
+pub fn worker_env_allow_list<S: AsRef<str>>(
+    provider: ProviderKind,
+    pass_env: &[S],
+) -> EnvAllowList {
+    let mut allow = base_env_allow_list();
+    allow.prefixes.extend(
+        CLI_ENV_PREFIXES
+            .iter()
+            .filter(|(kind, _)| *kind == provider)
+            .map(|(_, p)| (*p).to_owned()),
+    );
+    let own: &[&str] = match provider {
+        ProviderKind::Claude => &CLAUDE_ENV_VARS,
+        ProviderKind::Codex => &CODEX_ENV_VARS,
+        ProviderKind::Gemini => &GEMINI_ENV_VARS,
+        ProviderKind::Command => &[],
+    };
+    let mut allow = allow.with_names(own);
+    if provider == ProviderKind::Command {
+        allow = allow
+            .with_names(&CODEX_API_BILLING_VARS)
+            .with_names(&GEMINI_API_BILLING_VARS);
+    }
+    allow.with_names(pass_env)
 }
 
 /// The warning a receipt should carry when a run's credential source does not

@@ -54,7 +54,8 @@ pub enum AgentEvent {
         is_error: bool,
         /// CLI-specific status text (`success`, `completed`, `failed`…).
         status: Option<String>,
-        /// The tool's output as text, when given.
+        /// The tool's output as text, when given: secrets redacted, then cut
+        /// to 8,000 chars.
         output: Option<String>,
     },
     /// Token usage so far: the running total for the whole run as best known at

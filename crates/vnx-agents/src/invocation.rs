@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use vnx_types::{Billing, Lane};
 
-use crate::auth::{AuthError, check_auth, env_to_remove};
+use crate::auth::{AuthError, EnvAllowList, check_auth, env_to_remove, worker_env_allow_list};
 use crate::config::{OutputFormat, Provider, ProviderKind};
 use crate::money::format_usd;
 use crate::request::{DispatchRequest, PermissionProfile};
@@ -28,7 +28,8 @@ pub const CLAUDE_READ_TOOLS: [&str; 3] = ["Read", "Grep", "Glob"];
 pub const CLAUDE_WRITE_TOOLS: [&str; 4] = ["Edit", "MultiEdit", "Write", "NotebookEdit"];
 
 /// A fully resolved command to spawn. The exec layer builds the child
-/// environment explicitly: the parent environment minus `env_remove`, plus `env`.
+/// environment explicitly: the parent's variables that `env_pass` allows,
+/// minus `env_remove`, plus `env`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invocation {
     /// Program: a path or a name to look up on `PATH`.
@@ -37,7 +38,10 @@ pub struct Invocation {
     pub args: Vec<String>,
     /// Variables to set in the child.
     pub env: Vec<(String, String)>,
-    /// Variables the child must not inherit.
+    /// Which of the parent's variables the child may inherit
+    /// ([`crate::worker_env_allow_list`] with the request's `pass_env`).
+    pub env_pass: EnvAllowList,
+    /// Variables the child must not inherit, even when `env_pass` allows them.
     pub env_remove: Vec<String>,
     /// The prompt: bytes to write to stdin, then close it (headless and pty
     /// lanes), or the instruction the tmux lane pastes into the interactive
@@ -146,6 +150,7 @@ where
         program: provider.program(),
         args: Vec::new(),
         env,
+        env_pass: worker_env_allow_list(provider.kind, &req.pass_env),
         env_remove,
         stdin: Some(req.prompt.as_bytes().to_vec()),
         cwd: req.cwd.clone(),

@@ -7,7 +7,9 @@
 //!   lane's terminal), never in argv.
 //! - **Auth guard.** [`check_auth`] refuses claude or codex in subscription
 //!   billing mode when a variable that overrides its login is in the
-//!   environment; [`env_to_remove`] lists what no worker may inherit (each
+//!   environment; [`worker_env_allow_list`] is what a worker may inherit (the
+//!   base, its own CLI's variables, `[worker] pass_env`), [`env_to_remove`]
+//!   what it must not even then (each
 //!   CLI's billing variables reach only that CLI, and only in API mode);
 //!   [`api_key_source_warning`] flags a run that billed an
 //!   API account anyway; [`redact`] masks secrets before anything is written.
@@ -59,9 +61,10 @@ mod secrets;
 mod version;
 
 pub use auth::{
-    AuthError, CLAUDE_API_BILLING_VARS, CLAUDE_SESSION_VARS, CODEX_API_BILLING_VARS, CODEX_API_KEY,
-    GEMINI_API_BILLING_VARS, api_billing_vars, api_key_source_warning, check_auth, env_to_remove,
-    login_override_vars,
+    AuthError, BASE_ENV_PREFIXES, BASE_ENV_VARS, CLAUDE_API_BILLING_VARS, CLAUDE_SESSION_VARS,
+    CLI_ENV_PREFIXES, CODEX_API_BILLING_VARS, CODEX_API_KEY, EnvAllowList, GEMINI_API_BILLING_VARS,
+    api_billing_vars, api_key_source_warning, base_env_allow_list, check_auth, env_to_remove,
+    login_override_vars, worker_env_allow_list,
 };
 pub use config::{
     ConfigError, OutputFormat, Provider, ProviderConfig, ProviderKind, ProvidersConfig,
@@ -79,7 +82,9 @@ pub use parse::{
 };
 pub use price::{BUILTIN_PRICES_TOML, Cost, ModelPrice, PriceTable};
 pub use request::{DispatchRequest, PermissionProfile};
-pub use secrets::{MASK, redact};
+pub use secrets::{
+    PRIVATE_KEY, SecretMatch, SecretPatternError, find_secrets, redact, secret_kinds,
+};
 pub use version::{
     CLAUDE_VERSIONS, CODEX_VERSIONS, CliVersion, GEMINI_VERSIONS, VersionCheck, VersionRange,
     check_version, parse_version, tested_range,

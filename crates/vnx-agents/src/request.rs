@@ -78,6 +78,10 @@ pub struct DispatchRequest {
     pub settings: Option<String>,
     /// Lane the worker runs in.
     pub lane: Lane,
+    /// Names of vnx's environment variables the worker receives besides its
+    /// allow-list (`[worker] pass_env` in `vnx.toml`; see
+    /// [`crate::worker_env_allow_list`]).
+    pub pass_env: Vec<String>,
 }
 
 impl DispatchRequest {
@@ -101,6 +105,7 @@ impl DispatchRequest {
             json_schema_file: None,
             settings: None,
             lane: Lane::Headless,
+            pass_env: Vec::new(),
         }
     }
 }

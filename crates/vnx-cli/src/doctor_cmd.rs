@@ -8,7 +8,9 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use vnx_agents::{ProviderKind, VersionCheck};
 use vnx_core::EnvSource;
-use vnx_core::probe::{BillingVars, billing_variables, capture, find_program, probe_provider};
+use vnx_core::probe::{
+    BillingVars, billing_variables, capture, find_program, probe_provider, withheld_variables,
+};
 use vnx_types::Billing;
 
 use crate::Outcome;
@@ -170,6 +172,13 @@ async fn checks(cwd: &Path, scratch: &Path) -> Vec<Finding> {
         &billing_variables(&env),
         config.run.billing,
     ));
+
+    // What a worker of the default provider would not inherit (names only).
+    if let Ok(provider) = config.provider() {
+        let withheld =
+            withheld_variables(&provider, config.run.billing, &config.worker.pass_env, &env);
+        out.push(withheld_finding(&provider.name, &withheld));
+    }
 
     // Tools.
     out.push(
@@ -340,6 +349,29 @@ fn signing_checks(cwd: &Path, ledger: &Path) -> Vec<Finding> {
         );
     }
     out
+}
+
+/// The variables set in vnx's environment that a `provider` worker does not
+/// receive (its allow-list and the billing guard), by name; informational.
+fn withheld_finding(provider: &str, withheld: &[String]) -> Finding {
+    if withheld.is_empty() {
+        return finding(
+            "worker environment",
+            Status::Ok,
+            format!("a {provider} worker receives every variable set here"),
+            None,
+        );
+    }
+    finding(
+        "worker environment",
+        Status::Ok,
+        format!(
+            "{} variable(s) set here are withheld from a {provider} worker: {}; name in [worker] pass_env in vnx.toml any that workers need",
+            withheld.len(),
+            withheld.join(", ")
+        ),
+        None,
+    )
 }
 
 /// One finding per CLI whose billing variables are set (names only), saying

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use vnx_agents::{
     Provider, ProviderKind, VersionCheck, api_billing_vars, env_to_remove, login_override_vars,
+    worker_env_allow_list,
 };
 use vnx_exec::{
     CancelToken, ChildEnv, EnvBase, Flow, HeadlessLane, Invocation, LineRef, RunOptions,
@@ -68,36 +69,63 @@ pub async fn probe_provider(
 }
 
 /// The environment a subscription-mode dispatch would give the provider: the
-/// source minus the auth guard's removals, plus the provider's `env` table.
+/// source's variables on its allow-list ([`worker_env_allow_list`]; the
+/// probes need no `[worker] pass_env`) minus the auth guard's removals, plus
+/// the provider's `env` table.
 fn provider_env(provider: &Provider, env: &EnvSource) -> ChildEnv {
-    let remove = env_to_remove(provider.kind, Billing::Subscription);
-    let mut set: Vec<(String, String)> = match env {
-        EnvSource::Inherit => Vec::new(),
-        EnvSource::Fixed(vars) => vars
-            .iter()
-            .filter(|(k, _)| !remove.contains(k))
-            .cloned()
-            .collect(),
-    };
-    // As in a dispatch, a billing variable in the provider's own `env` table is left out.
-    set.extend(
-        provider
-            .config
-            .env
-            .iter()
-            .filter(|(k, _)| !remove.contains(k))
-            .map(|(k, v)| (k.clone(), v.clone())),
-    );
-    ChildEnv {
-        base: if matches!(env, EnvSource::Inherit) {
-            EnvBase::Inherit
-        } else {
-            EnvBase::Empty
-        },
+    worker_env(provider, Billing::Subscription, &[], env)
+}
+
+/// A `provider` worker's environment under `billing` with `pass_env`, as
+/// `vnx-core`'s worker builds it.
+fn worker_env(
+    provider: &Provider,
+    billing: Billing,
+    pass_env: &[String],
+    env: &EnvSource,
+) -> ChildEnv {
+    let allow = worker_env_allow_list(provider.kind, pass_env);
+    let remove = env_to_remove(provider.kind, billing);
+    let mut child = ChildEnv {
         remove,
-        remove_prefixes: Vec::new(),
-        set,
+        ..ChildEnv::allow_list(allow.names, allow.prefixes)
+    };
+    if let EnvSource::Fixed(vars) = env {
+        child.set = vars
+            .iter()
+            .filter(|(k, _)| child.inherits(std::ffi::OsStr::new(k)))
+            .cloned()
+            .collect();
+        child.base = EnvBase::Empty;
     }
+    // As in a dispatch, a billing variable in the provider's own `env` table is left out.
+    let table: Vec<(String, String)> = provider
+        .config
+        .env
+        .iter()
+        .filter(|(k, _)| !child.remove.contains(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    child.set.extend(table);
+    child
+}
+
+/// The names of the variables set in `env` that a `provider` worker would
+/// not receive under `billing` with `[worker] pass_env` = `pass_env`: not on
+/// its allow-list, or removed by the auth guard. Sorted names, never values;
+/// `vnx doctor` lists them.
+pub fn withheld_variables(
+    provider: &Provider,
+    billing: Billing,
+    pass_env: &[String],
+    env: &EnvSource,
+) -> Vec<String> {
+    let child = worker_env(provider, billing, pass_env, &EnvSource::Inherit);
+    child.withheld(
+        env.vars()
+            .into_iter()
+            .map(|(k, v)| (std::ffi::OsString::from(k), std::ffi::OsString::from(v))),
+    )
 }
 
 /// The API-billing variables of one built-in CLI that are set in the

@@ -1,17 +1,20 @@
 //! Configured command gates (`cargo test`, `npm test`…), run in the worktree.
+//!
+//! A command gate runs code the worker wrote, so it is started like every
+//! other process vnx starts: through `vnx-exec`'s headless lane, from an argv
+//! array, with an environment built from an allow-list (never vnx's whole
+//! environment: no API key or token reaches it unless named), in its own
+//! process group, cancellable, stopped at its timeout with `SIGTERM` and then
+//! `SIGKILL` to the whole group, its output bounded (a tail is kept).
 
 use std::fmt::Write as _;
-use std::io::Read;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
+use vnx_exec::{
+    CancelToken, ChildEnv, EndedBy, ExitStatus, Flow, HeadlessLane, LineRef, RunOptions,
+};
 use vnx_types::{GateResult, Verdict};
 
 use crate::gates::gate;
@@ -20,12 +23,17 @@ use crate::secrets::redact_secrets;
 /// Default bytes of stdout and of stderr kept for the detail (1.5 KiB each).
 pub const DEFAULT_TAIL_BYTES: usize = 1536;
 
+/// Default time between `SIGTERM` and `SIGKILL` at the timeout, ms.
+pub const DEFAULT_TERM_GRACE_MS: u64 = 2000;
+
 /// How long to wait for output pipes after the process ended, ms. Processes
 /// that left the process group can hold them open forever.
 const PIPE_GRACE_MS: u64 = 1000;
 
-/// Poll interval while waiting for the command, ms.
-const POLL_MS: u64 = 10;
+/// Bytes read before the kept tail, redacted with it and then dropped: a
+/// secret that straddles the tail's start is recognized whole (a PEM block
+/// longer than this is masked from its start by its `END` line).
+const REDACT_MARGIN_BYTES: usize = 16 * 1024;
 
 /// A command gate from the configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,14 +44,24 @@ pub struct CommandGate {
     /// Program and arguments, run directly (no shell). Use
     /// `["sh", "-c", "…"]` explicitly when a shell is wanted.
     pub argv: Vec<String>,
-    /// Wall-time limit, ms; the whole process group is killed when it is reached.
+    /// Wall-time limit, ms; at the limit the whole process group gets
+    /// `SIGTERM`, then `SIGKILL` after [`CommandGate::term_grace_ms`].
     pub timeout_ms: u64,
-    /// Extra environment variables, added to vnx's own environment.
+    /// Variables set for the command, on top of the environment it inherits.
     #[serde(default)]
     pub env: Vec<(String, String)>,
+    /// Names of vnx's variables the command inherits besides the base
+    /// allow-list ([`vnx_agents::base_env_allow_list`]: PATH, HOME, locale,
+    /// proxies, CA certificates, toolchain locations).
+    #[serde(default)]
+    pub pass_env: Vec<String>,
     /// Bytes of stdout and of stderr kept for the detail (each); default [`DEFAULT_TAIL_BYTES`].
     #[serde(default)]
     pub tail_bytes: Option<usize>,
+    /// Time between `SIGTERM` and `SIGKILL` at the timeout, ms; default
+    /// [`DEFAULT_TERM_GRACE_MS`].
+    #[serde(default)]
+    pub term_grace_ms: Option<u64>,
 }
 
 impl CommandGate {
@@ -54,7 +72,9 @@ impl CommandGate {
             argv: argv.into_iter().map(Into::into).collect(),
             timeout_ms,
             env: Vec::new(),
+            pass_env: Vec::new(),
             tail_bytes: None,
+            term_grace_ms: None,
         }
     }
 
@@ -64,53 +84,93 @@ impl CommandGate {
             .clone()
             .unwrap_or_else(|| format!("command:{}", self.argv.join(" ")))
     }
-}
 
-/// Keeps the last `cap` bytes of everything read.
-fn read_tail(mut r: impl Read, cap: usize) -> Vec<u8> {
-    let mut tail: Vec<u8> = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        match r.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                tail.extend_from_slice(&buf[..n]);
-                if tail.len() > cap * 2 {
-                    tail.drain(..tail.len() - cap);
-                }
-            }
+    /// The command's environment: vnx's variables on the base allow-list or
+    /// in [`CommandGate::pass_env`], then [`CommandGate::env`] set on top.
+    pub fn child_env(&self) -> ChildEnv {
+        let allow = vnx_agents::base_env_allow_list().with_names(&self.pass_env);
+        ChildEnv {
+            set: self.env.clone(),
+            ..ChildEnv::allow_list(allow.names, allow.prefixes)
         }
     }
-    if tail.len() > cap {
-        tail.drain(..tail.len() - cap);
-    }
-    tail
 }
 
-/// Runs a command gate in `worktree`, in its own process group with stdin
-/// closed. Verdicts: exit 0 → `pass`; non-zero exit → `fail`; killed at the
-/// timeout (the whole group, SIGKILL) → `error`; could not start, or ended by
-/// a signal vnx did not send → `error`. The detail holds the exit status, the
-/// duration and the (redacted) tails of stderr and stdout.
-pub fn run_command_gate(spec: &CommandGate, worktree: &Path) -> GateResult {
+/// The last `cap` bytes of the stdout lines seen, plus a margin for redaction.
+struct StdoutTail {
+    buf: Vec<u8>,
+    keep: usize,
+}
+
+impl StdoutTail {
+    fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+        self.buf.push(b'\n');
+        if self.buf.len() > 2 * self.keep {
+            self.buf.drain(..self.buf.len() - self.keep);
+        }
+    }
+}
+
+/// Runs a command gate in `worktree` with stdin on `/dev/null`, through
+/// `vnx-exec`'s headless lane (see the module docs). Verdicts: exit 0 →
+/// `pass`; non-zero exit → `fail`; stopped at the timeout → `error`; could not
+/// start, ended by a signal vnx did not send, or interrupted through `cancel`
+/// → `error`. The detail holds the exit status, the duration and the tails of
+/// stderr and stdout, each redacted as a whole and only then cut to
+/// [`CommandGate::tail_bytes`].
+pub async fn run_command_gate(
+    spec: &CommandGate,
+    worktree: &Path,
+    cancel: &CancelToken,
+) -> GateResult {
     let t = Instant::now();
     let name = spec.display_name();
     let Some((program, args)) = spec.argv.split_first() else {
         return gate(&name, Verdict::Error, "command gate has an empty argv", t);
     };
     let cap = spec.tail_bytes.unwrap_or(DEFAULT_TAIL_BYTES).max(1);
-    let mut cmd = Command::new(program);
-    cmd.args(args)
-        .current_dir(worktree)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    for (k, v) in &spec.env {
-        cmd.env(k, v);
-    }
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
+    let window = cap + REDACT_MARGIN_BYTES;
+    // The lane saves raw stdout to an event log; a gate keeps only its tail,
+    // so the log goes to a private directory removed when this returns.
+    let scratch = match tempfile::Builder::new().prefix("vnx-gate-").tempdir() {
+        Ok(d) => d,
+        Err(e) => {
+            return gate(
+                &name,
+                Verdict::Error,
+                &format!("could not create a temporary directory for the gate's output: {e}"),
+                t,
+            );
+        }
+    };
+    let mut inv = vnx_exec::Invocation::new(program, args.iter().cloned());
+    inv.env = spec.child_env();
+    inv.cwd = Some(worktree.to_path_buf());
+    let mut opts = RunOptions::new(scratch.path().join("stdout.log"));
+    opts.total_timeout = Some(Duration::from_millis(spec.timeout_ms));
+    opts.term_grace = Duration::from_millis(spec.term_grace_ms.unwrap_or(DEFAULT_TERM_GRACE_MS));
+    opts.drain_timeout = Duration::from_millis(PIPE_GRACE_MS);
+    opts.max_line_bytes = window;
+    opts.stderr_tail_bytes = window;
+    let mut stdout = StdoutTail {
+        buf: Vec::new(),
+        keep: window,
+    };
+    let mut observer = |line: LineRef<'_>| {
+        match line {
+            LineRef::Line(bytes) => stdout.push(bytes),
+            LineRef::Oversize { len } => {
+                stdout.push(format!("[a line of {len} bytes, not kept]").as_bytes());
+            }
+        }
+        Flow::Continue
+    };
+    let report = HeadlessLane.run(&inv, &opts, &mut observer, cancel).await;
+    drop(scratch);
+    let elapsed_ms = t.elapsed().as_millis();
+    let report = match report {
+        Ok(r) => r,
         Err(e) => {
             return gate(
                 &name,
@@ -120,98 +180,56 @@ pub fn run_command_gate(spec: &CommandGate, worktree: &Path) -> GateResult {
             );
         }
     };
-    let pgid = Pid::from_raw(child.id() as i32);
-    let (tx, rx) = mpsc::channel();
-    for (which, pipe) in [
-        (
-            "stdout",
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        ),
-        (
-            "stderr",
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        ),
-    ] {
-        if let Some(pipe) = pipe {
-            let tx = tx.clone();
-            thread::spawn(move || {
-                let _ = tx.send((which, read_tail(pipe, cap)));
-            });
-        }
-    }
-    drop(tx);
-
-    let deadline = t + Duration::from_millis(spec.timeout_ms);
-    let mut timed_out = false;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Ok(status),
-            Ok(None) if Instant::now() >= deadline => {
-                timed_out = true;
-                let _ = killpg(pgid, Signal::SIGKILL);
-                break child.wait();
-            }
-            Ok(None) => thread::sleep(Duration::from_millis(POLL_MS)),
-            Err(e) => {
-                let _ = killpg(pgid, Signal::SIGKILL);
-                let _ = child.wait();
-                break Err(e);
-            }
-        }
-    };
-    // Whatever the command left running in its group goes too, so the pipes close.
-    let _ = killpg(pgid, Signal::SIGKILL);
-    let elapsed_ms = t.elapsed().as_millis();
-
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let grace = Instant::now() + Duration::from_millis(PIPE_GRACE_MS);
-    for _ in 0..2 {
-        let left = grace.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(("stdout", bytes)) => out = bytes,
-            Ok((_, bytes)) => err = bytes,
-            Err(_) => break,
-        }
-    }
-    let tails = format_tails(&err, &out);
-
-    let (verdict, head) = match status {
-        Err(e) => (
+    let tails = format_tails(&report.stderr_tail, &stdout.buf, cap);
+    let (verdict, head) = match (report.ended_by, report.exit) {
+        (EndedBy::TimedOut { .. }, _) => (
             Verdict::Error,
-            format!("could not wait for the command: {e}"),
-        ),
-        Ok(_) if timed_out => (
-            Verdict::Error,
-            format!("killed after the {} ms timeout", spec.timeout_ms),
-        ),
-        Ok(s) => match s.code() {
-            Some(0) => (Verdict::Pass, format!("exit 0 in {elapsed_ms} ms")),
-            Some(code) => (Verdict::Fail, format!("exit {code} in {elapsed_ms} ms")),
-            None => (
-                Verdict::Error,
-                format!("ended by a signal ({s}) after {elapsed_ms} ms"),
+            format!(
+                "killed after the {} ms timeout (SIGTERM to its process group, SIGKILL {} ms later)",
+                spec.timeout_ms,
+                opts.term_grace.as_millis()
             ),
-        },
+        ),
+        (EndedBy::Interrupted, _) => (
+            Verdict::Error,
+            format!("interrupted after {elapsed_ms} ms: the dispatch was cancelled"),
+        ),
+        (_, ExitStatus::Code(0)) => (Verdict::Pass, format!("exit 0 in {elapsed_ms} ms")),
+        (_, ExitStatus::Code(code)) => (Verdict::Fail, format!("exit {code} in {elapsed_ms} ms")),
+        (_, ExitStatus::Signal { signal, .. }) => (
+            Verdict::Error,
+            format!("ended by a signal ({signal}) after {elapsed_ms} ms"),
+        ),
+        (_, ExitStatus::Unknown) => (
+            Verdict::Error,
+            format!("exit status unknown after {elapsed_ms} ms"),
+        ),
     };
     let mut result = gate(&name, verdict, "", t);
+    // The tails are redacted already; the head holds no output.
     result.detail = crate::gates::bound_bytes(&format!("{head}{tails}"), 2 * cap + 512);
     result
 }
 
-fn format_tails(err: &[u8], out: &[u8]) -> String {
+/// `--- stderr tail ---` and `--- stdout tail ---` sections: each stream's
+/// window redacted whole, then cut to its last `cap` bytes.
+fn format_tails(err: &[u8], out: &[u8], cap: usize) -> String {
     let mut s = String::new();
     for (label, bytes) in [("stderr", err), ("stdout", out)] {
-        let text = String::from_utf8_lossy(bytes);
-        let text = text.trim();
+        let redacted = redact_secrets(&String::from_utf8_lossy(bytes));
+        let text = last_bytes(redacted.trim(), cap);
         if !text.is_empty() {
-            let _ = write!(s, "\n--- {label} tail ---\n{}", redact_secrets(text));
+            let _ = write!(s, "\n--- {label} tail ---\n{text}");
         }
     }
     s
+}
+
+/// The last at most `cap` bytes of `s`, starting on a char boundary.
+fn last_bytes(s: &str, cap: usize) -> &str {
+    let mut start = s.len().saturating_sub(cap);
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    &s[start..]
 }

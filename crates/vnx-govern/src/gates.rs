@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use vnx_git::{DiffFacts, added_lines};
 use vnx_types::{GateLayer, GateResult, OutcomeClass, Verdict};
 
-use crate::glob::PathGlob;
+use crate::glob::ForbiddenPaths;
 use crate::report::ReportResult;
 use crate::secrets::{find_secrets, redact_secrets};
 
@@ -84,13 +84,14 @@ pub enum ChangeExpectation {
     ReadOnly,
 }
 
-/// Builds a deterministic gate result with a bounded detail.
+/// Builds a deterministic gate result whose detail is redacted, then bounded
+/// (in that order: a cut first could split a secret past recognition).
 pub(crate) fn gate(name: &str, verdict: Verdict, detail: &str, started: Instant) -> GateResult {
     GateResult {
         name: name.to_owned(),
         layer: GateLayer::Deterministic,
         verdict,
-        detail: bound_bytes(detail, MAX_DETAIL_BYTES),
+        detail: bound_bytes(&redact_secrets(detail), MAX_DETAIL_BYTES),
         duration_ms: Some(started.elapsed().as_millis() as u64),
         usage: None,
         cost_usd_micros: None,
@@ -98,6 +99,7 @@ pub(crate) fn gate(name: &str, verdict: Verdict, detail: &str, started: Instant)
 }
 
 /// `s` cut to at most `max` bytes on a char boundary, noting how much was cut.
+/// Redact `s` before calling this.
 pub(crate) fn bound_bytes(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_owned();
@@ -247,7 +249,7 @@ pub fn no_secrets_gate(facts: &DiffFacts) -> GateResult {
                     hits.push(format!("{}:{}: {}", l.path, l.line, f.kind));
                 }
             }
-            Err(e) => return gate(names::NO_SECRETS, Verdict::Error, &e, t),
+            Err(e) => return gate(names::NO_SECRETS, Verdict::Error, &e.to_string(), t),
         }
     }
     diff_scan_result(
@@ -434,24 +436,24 @@ pub fn diff_size_gate(facts: &DiffFacts, max_lines: Option<u64>) -> GateResult {
 }
 
 /// Fail when a changed file (its path at head, or its old path for renames
-/// and deletions) matches one of the glob `patterns` (syntax in [`PathGlob`]).
-/// Skipped without patterns; `error` for a malformed pattern.
+/// and deletions) is forbidden by `patterns`, read as the lines of a
+/// `.gitignore` at the repository root (semantics in [`ForbiddenPaths`]).
+/// Skipped without patterns; `error` naming a malformed pattern.
 pub fn forbidden_paths_gate(facts: &DiffFacts, patterns: &[String]) -> GateResult {
     let t = Instant::now();
     let name = names::FORBIDDEN_PATHS;
     if patterns.is_empty() {
         return gate(name, Verdict::Skipped, "no forbidden paths configured", t);
     }
-    let globs: Result<Vec<PathGlob>, String> = patterns.iter().map(|p| PathGlob::new(p)).collect();
-    let globs = match globs {
-        Ok(g) => g,
-        Err(e) => return gate(name, Verdict::Error, &e, t),
+    let forbidden = match ForbiddenPaths::new(patterns) {
+        Ok(f) => f,
+        Err(e) => return gate(name, Verdict::Error, &e.to_string(), t),
     };
     let mut hits = Vec::new();
     for f in &facts.files {
         for path in std::iter::once(&f.path).chain(f.old_path.as_ref()) {
-            if let Some(g) = globs.iter().find(|g| g.is_match(path)) {
-                hits.push(format!("{path} (matches {:?})", g.as_str()));
+            if let Some(pattern) = forbidden.matched(path) {
+                hits.push(format!("{path} (matches {pattern:?})"));
             }
         }
     }
@@ -462,7 +464,7 @@ pub fn forbidden_paths_gate(facts: &DiffFacts, patterns: &[String]) -> GateResul
             &format!(
                 "{} files checked against {} patterns",
                 facts.files.len(),
-                globs.len()
+                forbidden.len()
             ),
             t,
         )

@@ -17,8 +17,10 @@
 //! Every gate returns a [`vnx_types::GateResult`] whose detail is bounded and has
 //! secrets redacted. Nothing here panics on input or prints.
 //!
-//! Architecture invariant: no async runtime; the only processes this crate
-//! spawns are configured command gates (and git, through `vnx-git`).
+//! Architecture invariant: no async runtime of its own ([`run_command_gate`]
+//! is async and runs on the caller's); the only processes this crate starts
+//! are configured command gates, through `vnx-exec` with an allow-listed
+//! environment (and git, through `vnx-git`).
 //!
 //! # Example
 //!
@@ -53,8 +55,11 @@
 //!     forbidden_paths_gate(&facts, &["ledger/".to_owned(), ".github/workflows/**".to_owned()]),
 //!     no_secrets_gate(&facts),
 //!     budget_gate(123_456, Some(2_000_000)),
-//!     run_command_gate(&CommandGate::new(["cargo", "test"], 600_000), &wt.path),
 //! ];
+//! let cancel = vnx_exec::CancelToken::new(); // the CLI cancels it on Ctrl-C
+//! let tests = CommandGate::new(["cargo", "test"], 600_000);
+//! let runtime = tokio::runtime::Runtime::new()?;
+//! gates.push(runtime.block_on(run_command_gate(&tests, &wt.path, &cancel)));
 //! if should_run_cross_review(&gates) {
 //!     let prompt = review_prompt("Add a --verbose flag", &facts.diff, &governed.report, DEFAULT_REVIEW_DIFF_BYTES);
 //!     // … dispatch `prompt` to another model; `answer` is its final text …
@@ -76,14 +81,14 @@ mod synth;
 
 use serde_json::Value;
 
-pub use command::{CommandGate, DEFAULT_TAIL_BYTES, run_command_gate};
+pub use command::{CommandGate, DEFAULT_TAIL_BYTES, DEFAULT_TERM_GRACE_MS, run_command_gate};
 pub use extract::extract_json;
 pub use gates::{
     ChangeExpectation, GateMode, budget_gate, diff_size_gate, forbidden_paths_gate,
     no_placeholders_gate, no_secrets_gate, non_empty_change_gate, report_gate,
     should_run_cross_review, tests_have_assertions_gate, worker_outcome_gate,
 };
-pub use glob::PathGlob;
+pub use glob::{ForbiddenPaths, GlobError};
 pub use report::{
     DEFAULT_REPORT_LIMIT_BYTES, GovernedReport, MAX_ERRORS, ReportResult, ReportSource,
     canonical_sha256, compile_schema, govern_report, read_report,

@@ -121,7 +121,13 @@ static VERDICT_VALIDATOR: LazyLock<Result<jsonschema::Validator, String>> = Lazy
 /// JSON, or does not match the schema (missing fields, extra fields, wrong
 /// types). A malformed verdict is never an approval.
 pub fn parse_verdict(text: &str) -> Result<ReviewVerdict, GovernError> {
-    let bad = |reason: String| GovernError::Verdict(bound_bytes(&reason, MAX_DETAIL_BYTES / 2));
+    // The reason can quote the answer: redact before the cut.
+    let bad = |reason: String| {
+        GovernError::Verdict(bound_bytes(
+            &crate::secrets::redact_secrets(&reason),
+            MAX_DETAIL_BYTES / 2,
+        ))
+    };
     if text.len() > MAX_VERDICT_BYTES {
         return Err(bad(format!(
             "review answer is {} bytes, over the {MAX_VERDICT_BYTES}-byte limit",

@@ -64,6 +64,8 @@ pub struct Config {
     /// `[merge_gate]`: what `vnx gate --base` requires. Read by the gate from
     /// the *base* revision's `vnx.toml`, never from the change being checked.
     pub merge_gate: MergeGateConfig,
+    /// `[worker]`: what a worker receives from vnx's environment.
+    pub worker: WorkerConfig,
 }
 
 /// `[merge_gate]`: the policy of `vnx gate --base B`, taken from `vnx.toml`
@@ -89,6 +91,20 @@ impl Default for MergeGateConfig {
             approvers: Vec::new(),
         }
     }
+}
+
+/// `[worker]`: the worker's environment. A worker inherits only an
+/// allow-list of vnx's variables (`vnx_agents::worker_env_allow_list`: PATH,
+/// HOME, locale, proxies, CA certificates, toolchain locations and its own
+/// CLI's variables); anything else it needs is named here.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// Names of more variables of vnx's environment to pass to every worker
+    /// (and to the cross-model reviewer), e.g. `["AWS_PROFILE", "MY_VAR"]`.
+    /// The billing guard still applies: in subscription mode an API key named
+    /// here is removed (or refuses the dispatch) all the same. Default: none.
+    pub pass_env: Vec<String>,
 }
 
 /// `[batch]`: concurrency caps of `vnx batch`.
@@ -192,10 +208,11 @@ impl Default for GatesConfig {
 /// receipts), `.vnx/` (skills and notes shape later instructions) and the root
 /// `vnx.toml` (the gates themselves).
 ///
-/// Glob syntax (the `forbidden-paths` gate's): `*` matches within one path
-/// component, `**` across components; a pattern containing `/` is anchored at
-/// the repository root (a leading `/` only anchors), one without matches that
-/// name in any directory.
+/// Syntax (the `forbidden-paths` gate's, `vnx_govern::ForbiddenPaths`): the
+/// lines of a `.gitignore` at the repository root — `*` within one path
+/// component, `**/` and `/**` across components, a pattern containing `/`
+/// anchored at the root (a leading `/` only anchors), one without matching
+/// that name in any directory, a trailing `/` directories only, `!` exempting.
 pub fn default_forbidden_paths() -> Vec<String> {
     ["ledger/**", ".vnx/**", "/vnx.toml"]
         .into_iter()
@@ -214,6 +231,11 @@ pub struct CommandGate {
     /// Time limit. TOML: a string such as `"10m"`. Default 10 minutes.
     #[serde(with = "duration_str", default = "default_command_timeout")]
     pub timeout: Duration,
+    /// Names of variables of vnx's environment passed to the command besides
+    /// the base allow-list (`vnx_agents::base_env_allow_list`: PATH, HOME,
+    /// locale, proxies, CA certificates, toolchain locations). Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pass_env: Vec<String>,
 }
 
 fn default_command_timeout() -> Duration {
@@ -616,6 +638,28 @@ impl Config {
                 "run.timeout".into(),
                 "must be longer than 0s, e.g. \"30m\"".into(),
             ));
+        }
+        let env_names = self
+            .worker
+            .pass_env
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (format!("worker.pass_env[{i}]"), n))
+            .chain(self.gates.commands.iter().enumerate().flat_map(|(g, c)| {
+                c.pass_env
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, n)| (format!("gates.command[{g}].pass_env[{i}]"), n))
+            }));
+        for (key, name) in env_names {
+            if name.is_empty() || name.contains('=') || name.contains('\0') {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "{name:?} is not a variable name; write the name alone, e.g. \"AWS_PROFILE\""
+                    ),
+                ));
+            }
         }
         for (i, glob) in self.gates.forbidden_paths.iter().enumerate() {
             let key = format!("gates.forbidden_paths[{i}]");

@@ -52,7 +52,7 @@ mod units;
 pub use config::{
     BatchConfig, CONFIG_FILE, CommandGate, Config, ConfigError, GateMode, GatesConfig,
     LedgerConfig, LoadedConfig, MAX_CONFIG_BYTES, MergeGateConfig, Overrides, RetryConfig,
-    RunConfig, default_forbidden_paths, default_toml,
+    RunConfig, WorkerConfig, default_forbidden_paths, default_toml,
 };
 pub use init::{INTELLIGENCE_DIR, InitError, InitReport, SKILLS_DIR, WORKTREES_DIR, init};
 pub use prepare::{

@@ -299,7 +299,7 @@ pub(crate) fn tool_results(map: &Map<String, Value>) -> Vec<AgentEvent> {
                 status: Some(if is_error { "error" } else { "success" }.to_owned()),
                 output: b
                     .get("content")
-                    .map(|c| bound(&value_text(c), MAX_TOOL_OUTPUT_CHARS)),
+                    .map(|c| bound(&redact(&value_text(c)), MAX_TOOL_OUTPUT_CHARS)),
             }
         })
         .collect()

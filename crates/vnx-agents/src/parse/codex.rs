@@ -150,7 +150,7 @@ impl CodexJsonParser {
                         || item.get("error").is_some_and(|e| !e.is_null());
                     let output = str_of(item, "aggregated_output")
                         .filter(|o| !o.is_empty())
-                        .map(|o| bound(&o, MAX_TOOL_OUTPUT_CHARS));
+                        .map(|o| bound(&redact(&o), MAX_TOOL_OUTPUT_CHARS));
                     events.push(AgentEvent::ToolResult {
                         id,
                         is_error,

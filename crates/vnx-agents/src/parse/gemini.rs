@@ -82,7 +82,7 @@ impl GeminiStreamParser {
                     output: map
                         .get("output")
                         .or(error)
-                        .map(|o| bound(&value_text(o), MAX_TOOL_OUTPUT_CHARS)),
+                        .map(|o| bound(&redact(&value_text(o)), MAX_TOOL_OUTPUT_CHARS)),
                 }]
             }
             "error" => {

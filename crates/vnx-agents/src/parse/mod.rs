@@ -222,7 +222,9 @@ impl Acc {
         let final_error = self.final_info.as_ref().and_then(|f| f.error.clone());
         let stderr = {
             let tail = end.stderr_tail.trim();
-            (!tail.is_empty()).then(|| last_chars(tail, STDERR_CHARS_IN_ERROR))
+            // Redact the whole tail first: a cut first could split a key so
+            // that the kept half is no longer recognizable.
+            (!tail.is_empty()).then(|| last_chars(&redact(tail), STDERR_CHARS_IN_ERROR))
         };
         let text = match default_error_text(class, end) {
             // The process end explains the failure; the CLI's own words follow.

@@ -3,7 +3,7 @@
 use vnx_agents::{
     AuthError, BuildError, CLAUDE_API_BILLING_VARS, CLAUDE_SESSION_VARS, CODEX_API_BILLING_VARS,
     DispatchRequest, GEMINI_API_BILLING_VARS, Provider, ProviderKind, build_invocation,
-    env_to_remove, redact,
+    env_to_remove, redact, worker_env_allow_list,
 };
 use vnx_types::Billing;
 
@@ -269,6 +269,114 @@ fn redact_before_ledger() {
     let out = redact(text);
     assert_eq!(
         out,
-        "failed: GEMINI_API_KEY=*** and header Authorization: Bearer ***"
+        "failed: GEMINI_API_KEY=[REDACTED google-api-key] and header Authorization: Bearer [REDACTED bearer-token]"
     );
+}
+
+#[test]
+fn each_worker_inherits_its_own_clis_variables_and_the_base_only() {
+    let base = [
+        "PATH",
+        "HOME",
+        "USER",
+        "LOGNAME",
+        "SHELL",
+        "TERM",
+        "LANG",
+        "LC_ALL",
+        "LC_CTYPE",
+        "TZ",
+        "TMPDIR",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "NO_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "no_proxy",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "NODE_EXTRA_CA_CERTS",
+        "XDG_CONFIG_HOME",
+        "XDG_CACHE_HOME",
+        "CARGO_HOME",
+        "RUSTUP_HOME",
+    ];
+    let never = [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "GITHUB_TOKEN",
+        "GH_TOKEN",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "AZURE_CLIENT_SECRET",
+        "NPM_TOKEN",
+        "CARGO_REGISTRY_TOKEN",
+        "SSH_AUTH_SOCK",
+        "DATABASE_URL",
+    ];
+    let own: [(ProviderKind, &[&str]); 3] = [
+        (
+            ProviderKind::Claude,
+            &[
+                "ANTHROPIC_BASE_URL",
+                "CLAUDE_CODE_OAUTH_TOKEN",
+                "CLAUDE_CONFIG_DIR",
+                "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",
+                "CLAUDE_CODE_MAX_RETRIES",
+                "DISABLE_AUTOUPDATER",
+                "ANTHROPIC_MODEL",
+            ],
+        ),
+        (ProviderKind::Codex, &["CODEX_HOME", "OPENAI_BASE_URL"]),
+        (
+            ProviderKind::Gemini,
+            &[
+                "GEMINI_API_KEY",
+                "GOOGLE_GEMINI_BASE_URL",
+                "GOOGLE_CLOUD_PROJECT",
+                "GEMINI_MODEL",
+            ],
+        ),
+    ];
+    for (kind, vars) in own {
+        let allow = worker_env_allow_list::<&str>(kind, &[]);
+        for v in base.iter().chain(vars) {
+            assert!(allow.allows(v), "{kind:?} should get {v}");
+        }
+        for v in never {
+            assert!(!allow.allows(v), "{kind:?} must not get {v}");
+        }
+        for (other, vars) in own {
+            if other != kind {
+                for v in vars {
+                    assert!(!allow.allows(v), "{kind:?} must not get {other:?}'s {v}");
+                }
+            }
+        }
+    }
+    // A custom command keeps the OpenAI and Google keys, as before.
+    let command = worker_env_allow_list::<&str>(ProviderKind::Command, &[]);
+    for v in CODEX_API_BILLING_VARS
+        .iter()
+        .chain(&GEMINI_API_BILLING_VARS)
+    {
+        assert!(command.allows(v), "{v}");
+    }
+    assert!(!command.allows("ANTHROPIC_BASE_URL") && !command.allows("GITHUB_TOKEN"));
+}
+
+#[test]
+fn pass_env_adds_names_and_billing_removals_still_win() {
+    let mut r = req(Billing::Subscription);
+    r.pass_env = vec!["AWS_PROFILE".into(), "OPENAI_API_KEY".into()];
+    let inv = build_invocation(&builtin(ProviderKind::Claude), &r, [("PATH", "/bin")]).unwrap();
+    assert!(inv.env_pass.allows("AWS_PROFILE"));
+    assert!(!inv.env_pass.allows("AWS_SECRET_ACCESS_KEY"));
+    // Named, but a billing variable of another CLI: still removed.
+    assert!(inv.env_pass.allows("OPENAI_API_KEY"));
+    assert!(inv.env_remove.contains(&"OPENAI_API_KEY".to_owned()));
+    // Named in subscription mode: still refused.
+    r.pass_env = vec!["ANTHROPIC_API_KEY".into()];
+    let env = [("ANTHROPIC_API_KEY", "k")];
+    assert!(build_invocation(&claude(), &r, env).is_err());
 }

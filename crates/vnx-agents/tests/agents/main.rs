@@ -8,6 +8,8 @@ mod argv;
 mod auth;
 mod parsers;
 mod recordings;
+mod samples;
+mod secrets;
 
 use vnx_agents::{AgentEvent, Outcome, ParseContext, ProcessEnd, StreamParser};
 

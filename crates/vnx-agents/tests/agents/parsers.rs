@@ -478,7 +478,8 @@ fn claude_structured_output_and_redacted_error() {
     );
     let error = out.error.unwrap();
     assert!(
-        error.contains("Bearer ***") && error.contains("sk-ant-***"),
+        error.contains("Bearer [REDACTED bearer-token]")
+            && error.contains("[REDACTED anthropic-api-key]"),
         "{error}"
     );
     assert!(!error.contains("XYZXYZ"));

@@ -362,6 +362,7 @@ fn plan(inputs: &DispatchInputs) -> Result<Plan, PipelineError> {
     pi.upstream = &upstream;
     let prepared = vnx_prepare::prepare(&pi)?;
     let mut request = prepared.dispatch_request(&provider, &loaded.config.run, &workdir);
+    request.pass_env.clone_from(&loaded.config.worker.pass_env);
     request.json_schema = request.json_schema.as_deref().map(claude_schema);
     if provider.kind == ProviderKind::Claude && request.lane != Lane::Tmux {
         // The report file is outside the worktree; claude edits only its cwd
@@ -1216,10 +1217,8 @@ async fn body(
     for c in &config.gates.commands {
         let spec = vnx_govern::CommandGate {
             name: Some(format!("command:{}", c.name)),
-            argv: c.argv.clone(),
-            timeout_ms: c.timeout.as_millis() as u64,
-            env: Vec::new(),
-            tail_bytes: None,
+            pass_env: c.pass_env.clone(),
+            ..vnx_govern::CommandGate::new(c.argv.clone(), c.timeout.as_millis() as u64)
         };
         let name = spec.display_name();
         let g = if cancelled {
@@ -1237,18 +1236,7 @@ async fn body(
         } else if !selected(&name) {
             skipped(&name, GateLayer::Deterministic, "not selected by the skill")
         } else {
-            let dir = s.plan.workdir.clone();
-            tokio::task::spawn_blocking(move || vnx_govern::run_command_gate(&spec, &dir))
-                .await
-                .unwrap_or_else(|e| GateResult {
-                    name: name.clone(),
-                    layer: GateLayer::Deterministic,
-                    verdict: Verdict::Error,
-                    detail: format!("the gate crashed: {e}"),
-                    duration_ms: None,
-                    usage: None,
-                    cost_usd_micros: None,
-                })
+            vnx_govern::run_command_gate(&spec, &s.plan.workdir, cancel).await
         };
         push(g, events);
     }
@@ -1406,6 +1394,7 @@ async fn cross_review(
     req.permission = vnx_agents::PermissionProfile::ReadOnly;
     req.model = model;
     req.billing = config.run.billing;
+    req.pass_env.clone_from(&config.worker.pass_env);
     if provider.kind == ProviderKind::Claude
         && let Ok(schema) = vnx_govern::verdict_schema()
     {

@@ -40,9 +40,11 @@ impl EnvSource {
     }
 }
 
-/// The child's environment: the source, minus `inv.env_remove`, plus
-/// `inv.env` (the provider's `env` table). `drop_extra` names more variables
-/// to leave out (the tmux lane drops `TERM` so tmux sets its own).
+/// The child's environment: the source's variables that `inv.env_pass`
+/// allows (the worker's allow-list: base, its CLI's variables, `[worker]
+/// pass_env`), minus `inv.env_remove`, plus `inv.env` (the provider's `env`
+/// table). `drop_extra` names more variables to leave out (the tmux lane
+/// drops `TERM` so tmux sets its own).
 pub(crate) fn child_env(
     source: &EnvSource,
     inv: &vnx_agents::Invocation,
@@ -50,29 +52,25 @@ pub(crate) fn child_env(
 ) -> ChildEnv {
     let mut remove = inv.env_remove.clone();
     remove.extend(drop_extra.iter().map(|s| (*s).to_owned()));
+    let mut env = ChildEnv {
+        remove,
+        ..ChildEnv::allow_list(inv.env_pass.names.clone(), inv.env_pass.prefixes.clone())
+    };
     match source {
-        EnvSource::Inherit => ChildEnv {
-            base: EnvBase::Inherit,
-            remove,
-            remove_prefixes: Vec::new(),
-            set: inv.env.clone(),
-        },
+        EnvSource::Inherit => env.set.clone_from(&inv.env),
         EnvSource::Fixed(vars) => {
-            let mut set: Vec<(String, String)> = vars
+            // The fixed list stands in for vnx's environment: filtered the
+            // same way, then set on an empty base.
+            env.set = vars
                 .iter()
-                .filter(|(k, _)| !remove.contains(k))
+                .filter(|(k, _)| env.inherits(std::ffi::OsStr::new(k)))
                 .cloned()
                 .collect();
-            set.extend(inv.env.iter().cloned());
-            ChildEnv {
-                base: EnvBase::Empty,
-                // Kept for the record: with an empty base nothing is inherited anyway.
-                remove,
-                remove_prefixes: Vec::new(),
-                set,
-            }
+            env.set.extend(inv.env.iter().cloned());
+            env.base = EnvBase::Empty;
         }
     }
+    env
 }
 
 /// The value of `name` the child will see.
@@ -80,7 +78,7 @@ pub(crate) fn child_var(env: &ChildEnv, source: &EnvSource, name: &str) -> Optio
     if let Some((_, v)) = env.set.iter().rev().find(|(k, _)| k == name) {
         return Some(v.clone());
     }
-    if env.base == EnvBase::Inherit && !env.remove.iter().any(|r| r == name) {
+    if env.base != EnvBase::Empty && env.inherits(std::ffi::OsStr::new(name)) {
         return source.get(name);
     }
     None
@@ -97,6 +95,10 @@ mod tests {
             program: "claude".into(),
             args: Vec::new(),
             env: vec![("CLAUDE_CODE_MAX_RETRIES".into(), "0".into())],
+            env_pass: vnx_agents::worker_env_allow_list(
+                vnx_agents::ProviderKind::Claude,
+                &["MINE"],
+            ),
             env_remove: vec!["ANTHROPIC_API_KEY".into(), "CLAUDECODE".into()],
             stdin: None,
             cwd: PathBuf::from("/"),
@@ -112,6 +114,8 @@ mod tests {
             ("ANTHROPIC_API_KEY".into(), "sk-ant-x".into()),
             ("CLAUDECODE".into(), "1".into()),
             ("TERM".into(), "dumb".into()),
+            ("GITHUB_TOKEN".into(), "gh".into()),
+            ("MINE".into(), "passed".into()),
         ]);
         let env = child_env(&source, &inv(), &["TERM"]);
         let resolved = env.resolve(Vec::new());
@@ -119,21 +123,26 @@ mod tests {
             .iter()
             .map(|(k, _)| k.to_string_lossy().into_owned())
             .collect();
-        assert_eq!(names, ["CLAUDE_CODE_MAX_RETRIES", "HOME"]);
+        assert_eq!(names, ["CLAUDE_CODE_MAX_RETRIES", "HOME", "MINE"]);
         assert_eq!(child_var(&env, &source, "HOME").as_deref(), Some("/h"));
         assert_eq!(child_var(&env, &source, "ANTHROPIC_API_KEY"), None);
+        assert_eq!(child_var(&env, &source, "GITHUB_TOKEN"), None);
     }
 
     #[test]
-    fn inherit_source_keeps_removals_for_the_lane() {
+    fn inherit_source_passes_only_the_allow_list() {
         let env = child_env(&EnvSource::Inherit, &inv(), &[]);
-        assert_eq!(env.base, EnvBase::Inherit);
+        assert_eq!(env.base, EnvBase::AllowList);
         assert!(env.remove.iter().any(|r| r == "ANTHROPIC_API_KEY"));
         let resolved = env.resolve(vec![
             ("ANTHROPIC_API_KEY".into(), "k".into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), "k".into()),
             ("PATH".into(), "/bin".into()),
         ]);
-        assert_eq!(resolved.len(), 2); // PATH + CLAUDE_CODE_MAX_RETRIES
-        assert!(resolved.iter().all(|(k, _)| k != "ANTHROPIC_API_KEY"));
+        let names: Vec<_> = resolved
+            .iter()
+            .map(|(k, _)| k.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["CLAUDE_CODE_MAX_RETRIES", "PATH"]);
     }
 }

@@ -182,6 +182,68 @@ async fn scrubbed_variables_never_reach_the_worker() {
     assert!(!log.contains("leakleak"));
 }
 
+/// The outside finding: workers received every credential vnx had (AWS_*,
+/// GITHUB_TOKEN, GH_TOKEN, cloud tokens). Now they inherit an allow-list plus
+/// `[worker] pass_env`.
+#[tokio::test]
+async fn credentials_outside_the_allow_list_never_reach_the_worker() {
+    let sb = Sandbox::new();
+    let mut env = plain_env(&sb);
+    env.extend(
+        [
+            ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEEXAMPLE00"),
+            ("AWS_SECRET_ACCESS_KEY", "leakleak-aws"),
+            ("GITHUB_TOKEN", "leakleak-github"),
+            ("GH_TOKEN", "leakleak-gh"),
+            ("GOOGLE_APPLICATION_CREDENTIALS", "/leakleak/sa.json"),
+            ("AWS_PROFILE", "dev"),
+            ("LC_ALL", "C.UTF-8"),
+            ("https_proxy", "http://proxy.invalid:3128"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    );
+    let opts = options(&sb, env);
+    let mut req = DispatchRequest::new("x", &sb.repo);
+    req.pass_env = vec!["AWS_PROFILE".to_owned()];
+    let vars = [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "GITHUB_TOKEN",
+        "GH_TOKEN",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "AWS_PROFILE",
+        "LC_ALL",
+        "https_proxy",
+        "PATH",
+        "HOME",
+    ];
+    let mut script: Vec<&str> = vars.iter().flat_map(|v| ["--print-env", v]).collect();
+    script.push("--final");
+    let run = run_worker(
+        &req,
+        &fake_provider(&script),
+        Lane::Headless,
+        &opts,
+        &CancelToken::new(),
+    )
+    .await
+    .unwrap();
+    let log = std::fs::read_to_string(&run.event_log().unwrap().path).unwrap();
+    let seen: Vec<(String, bool)> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] == "env")
+        .map(|v| (v["var"].as_str().unwrap().to_owned(), v["set"] == true))
+        .collect();
+    let expected: Vec<(String, bool)> = vars
+        .iter()
+        .enumerate()
+        .map(|(i, v)| ((*v).to_owned(), i >= 5))
+        .collect();
+    assert_eq!(seen, expected, "{log}");
+    assert!(!log.contains("leakleak"), "{log}");
+}
+
 #[tokio::test]
 async fn cancel_interrupts_and_stops_retrying() {
     let sb = Sandbox::new();
@@ -391,7 +453,7 @@ async fn attempt_errors_are_redacted_and_events_reach_the_sink() {
     assert_eq!(run.outcome.class, OutcomeClass::Auth, "{ctx}");
     let error = run.attempts[0].error.as_deref().unwrap();
     assert!(
-        error.contains("sk-ant-***") && !error.contains("AbCdEf"),
+        error.contains("[REDACTED anthropic-api-key]") && !error.contains("AbCdEf"),
         "{ctx}"
     );
     assert_eq!(seen.load(Ordering::Relaxed), 2, "{ctx}");

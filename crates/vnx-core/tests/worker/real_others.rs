@@ -33,6 +33,8 @@ async fn codex(script: Script, lane: Lane) -> (vnx_core::WorkerRun, MockServer, 
     );
     let mut req = DispatchRequest::new(PROMPT, &sb.repo);
     req.model = Some(CODEX_MODEL.to_owned());
+    // The mock provider's `env_key`: not on codex's allow-list, so passed by name.
+    req.pass_env = vec!["MOCK_API_KEY".to_owned()];
     let run = run_worker(&req, &p, lane, &opts, &CancelToken::new())
         .await
         .unwrap();
@@ -144,6 +146,7 @@ async fn resume_pair(kind: ProviderKind) -> (vnx_core::WorkerRun, vnx_core::Work
     let opts = options(&sb, env);
     let mut req = DispatchRequest::new("Remember the word PAPAYA.", &sb.repo);
     req.model = Some(model.to_owned());
+    req.pass_env = vec!["MOCK_API_KEY".to_owned()];
     if kind == ProviderKind::Gemini {
         // GEMINI_API_KEY against the mock: API billing. Codex's mock provider
         // reads MOCK_API_KEY, which no billing mode touches.

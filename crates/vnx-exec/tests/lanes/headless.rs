@@ -94,6 +94,41 @@ async fn environment_is_explicit() {
 }
 
 #[tokio::test]
+async fn an_allow_list_passes_only_the_named_variables() {
+    assert!(std::env::var_os("HOME").is_some() && std::env::var_os("CARGO_PKG_NAME").is_some());
+    let dir = tempfile::tempdir().unwrap();
+    let mut inv = fake(&[
+        "--print-env",
+        "PATH",
+        "--print-env",
+        "CARGO_PKG_NAME",
+        "--print-env",
+        "HOME",
+        "--print-env",
+        "CARGO_MANIFEST_DIR",
+        "--print-env",
+        "CARGO_PKG_VERSION",
+    ]);
+    inv.env = ChildEnv {
+        remove: vec!["CARGO_PKG_VERSION".into()],
+        ..ChildEnv::allow_list(["PATH"], ["CARGO_PKG_"])
+    };
+    let (_, rec) = run(&inv, &opts(dir.path())).await;
+    let set: Vec<bool> = rec
+        .json()
+        .into_iter()
+        .filter(|v| v["type"] == "env")
+        .map(|v| v["set"] == true)
+        .collect();
+    assert_eq!(set, [true, true, false, false, false]);
+    assert_eq!(
+        inv.env
+            .withheld([("HOME".into(), "/h".into()), ("PATH".into(), "/bin".into())]),
+        ["HOME"]
+    );
+}
+
+#[tokio::test]
 async fn hang_hits_inactivity_timeout_and_the_group_dies() {
     let dir = tempfile::tempdir().unwrap();
     let mut o = opts(dir.path());

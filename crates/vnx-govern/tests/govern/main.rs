@@ -554,6 +554,36 @@ fn secrets_added_fail_and_are_redacted() {
     assert!(!g.detail.contains(&anthropic[..20]), "{}", g.detail);
 }
 
+/// The same real-format samples the redaction tests use (one list for both).
+#[path = "../../../vnx-agents/tests/agents/samples.rs"]
+mod samples;
+
+#[test]
+fn no_secrets_gate_flags_every_sample_and_no_near_miss() {
+    for (i, sample) in samples::samples().iter().enumerate() {
+        let s = Scratch::new(&[]);
+        let path = format!("conf/f{i}.txt");
+        let facts = s.change(&[(&path, Some(&format!("first line\n{}\n", sample.text)))]);
+        let g = no_secrets_gate(&facts);
+        assert_eq!(g.verdict, Verdict::Fail, "{}: {}", sample.kind, g.detail);
+        assert!(
+            g.detail.contains(&format!("{path}:"))
+                && g.detail.contains(&format!(": {}", sample.kind)),
+            "{}: {}",
+            sample.kind,
+            g.detail
+        );
+        for line in sample.secret.lines() {
+            assert!(!g.detail.contains(line), "{}", g.detail);
+        }
+    }
+    let s = Scratch::new(&[]);
+    let misses = samples::near_misses().join("\n");
+    let facts = s.change(&[("notes.txt", Some(&format!("{misses}\n")))]);
+    let g = no_secrets_gate(&facts);
+    assert_eq!(g.verdict, Verdict::Pass, "{}", g.detail);
+}
+
 #[test]
 fn tests_touched_must_assert() {
     let s = Scratch::new(&[("src/lib.rs", "pub fn a() -> u8 { 1 }\n")]);
@@ -653,6 +683,21 @@ fn forbidden_paths_diff_size_and_budget() {
     let g = forbidden_paths_gate(&moved, &["secrets/".to_owned()]);
     assert_eq!(g.verdict, Verdict::Fail, "{}", g.detail);
 
+    // .gitignore semantics on a real diff: a negation exempts, an escaped
+    // star is literal, braces are alternatives, a bad class names itself.
+    let q = Scratch::new(&[]);
+    let docs = q.change(&[
+        ("ledger/README.md", Some("how to read the ledger\n")),
+        ("notes*.md", Some("star\n")),
+    ]);
+    let exempt = ["ledger/".to_owned(), "!ledger/README.md".to_owned()];
+    assert_eq!(forbidden_paths_gate(&docs, &exempt).verdict, Verdict::Pass);
+    let g = forbidden_paths_gate(&docs, &[r"notes\*.{md,txt}".to_owned()]);
+    assert_eq!(g.verdict, Verdict::Fail, "{}", g.detail);
+    assert!(g.detail.contains("notes*.md (matches"), "{}", g.detail);
+    let g = forbidden_paths_gate(&docs, &["ok/".to_owned(), "[oops".to_owned()]);
+    assert!(g.detail.contains("\"[oops\""), "{}", g.detail);
+
     // 1 + 1 + 2 lines.
     assert_eq!(diff_size_gate(&facts, Some(4)).verdict, Verdict::Pass);
     let g = diff_size_gate(&facts, Some(3));
@@ -672,14 +717,19 @@ fn forbidden_paths_diff_size_and_budget() {
 
 // ---------------------------------------------------------------- command gates
 
-#[test]
-fn command_gate_pass_fail_and_cwd() {
+async fn gate_in(spec: &CommandGate, dir: &Path) -> GateResult {
+    run_command_gate(spec, dir, &vnx_exec::CancelToken::new()).await
+}
+
+#[tokio::test]
+async fn command_gate_pass_fail_and_cwd() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("marker"), "").unwrap();
-    let g = run_command_gate(
+    let g = gate_in(
         &CommandGate::new(["sh", "-c", "test -f marker"], 10_000),
         dir.path(),
-    );
+    )
+    .await;
     assert_eq!(
         (g.name.as_str(), g.verdict),
         ("command:sh -c test -f marker", Verdict::Pass)
@@ -689,7 +739,7 @@ fn command_gate_pass_fail_and_cwd() {
     let script = "for i in $(seq 1 3000); do echo \"out line $i\"; done; echo boom >&2; exit 3";
     let mut spec = CommandGate::new(["sh", "-c", script], 10_000);
     spec.name = Some("unit tests".to_owned());
-    let g = run_command_gate(&spec, dir.path());
+    let g = gate_in(&spec, dir.path()).await;
     assert_eq!((g.name.as_str(), g.verdict), ("unit tests", Verdict::Fail));
     assert!(g.detail.starts_with("exit 3"), "{}", g.detail);
     assert!(
@@ -711,7 +761,7 @@ fn command_gate_pass_fail_and_cwd() {
 
     let key = fake_key("sk-ant-api03-");
     let spec = CommandGate::new(["sh", "-c", &format!("echo using {key}; exit 1")], 10_000);
-    let g = run_command_gate(&spec, dir.path());
+    let g = gate_in(&spec, dir.path()).await;
     assert!(
         !g.detail.contains(&key) && g.detail.contains("[REDACTED anthropic-api-key]"),
         "{}",
@@ -719,15 +769,104 @@ fn command_gate_pass_fail_and_cwd() {
     );
 }
 
-#[test]
-fn command_gate_timeout_kills_the_group() {
+/// The outside finding: a PEM key printed by a command gate had only its
+/// BEGIN line masked, and the tail was cut before redaction.
+#[tokio::test]
+async fn a_private_key_printed_by_a_gate_never_reaches_the_detail() {
+    let dir = tempfile::tempdir().unwrap();
+    let (block, body) = samples::pem("RSA PRIVATE KEY", 25, 77);
+    fs::write(dir.path().join("key.pem"), format!("{block}\n")).unwrap();
+    // Whole block in the tail, on stdout and on stderr.
+    let g = gate_in(
+        &CommandGate::new(["sh", "-c", "cat key.pem; cat key.pem >&2; exit 1"], 10_000),
+        dir.path(),
+    )
+    .await;
+    assert_eq!(g.verdict, Verdict::Fail);
+    assert!(g.detail.contains("[REDACTED private-key]"), "{}", g.detail);
+    for line in body.lines() {
+        assert!(!g.detail.contains(line), "key line leaked: {}", g.detail);
+    }
+    // The tail's cut falls inside the block: its BEGIN line is cut away.
+    let filler = "z".repeat(DEFAULT_TAIL_BYTES - 600);
+    fs::write(dir.path().join("after.txt"), format!("{filler}\n")).unwrap();
+    let g = gate_in(
+        &CommandGate::new(["sh", "-c", "cat key.pem after.txt; exit 1"], 10_000),
+        dir.path(),
+    )
+    .await;
+    assert!(!g.detail.contains("BEGIN RSA"), "{}", g.detail);
+    for line in body.lines() {
+        assert!(!g.detail.contains(line), "key line leaked: {}", g.detail);
+        assert!(
+            !g.detail.contains(&line[..24]),
+            "key piece leaked: {}",
+            g.detail
+        );
+    }
+    assert!(g.detail.contains("[REDACTED private-key]"), "{}", g.detail);
+}
+
+/// The outside finding: command gates inherited vnx's whole environment.
+#[tokio::test]
+async fn a_gate_inherits_only_the_allow_list_and_its_pass_env() {
+    assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some() && std::env::var_os("PATH").is_some());
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = CommandGate::new(["sh", "-c", "env | sed 's/=.*//' | sort; exit 1"], 10_000);
+    spec.tail_bytes = Some(16 * 1024);
+    let g = gate_in(&spec, dir.path()).await;
+    let names: Vec<&str> = g
+        .detail
+        .split("--- stdout tail ---\n")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .collect();
+    assert!(names.contains(&"PATH"), "{names:?}");
+    assert!(!names.contains(&"CARGO_MANIFEST_DIR"), "{names:?}");
+    let allowed = vnx_agents::base_env_allow_list();
+    for name in &names {
+        // sh adds PWD, SHLVL and `_` itself.
+        assert!(
+            allowed.allows(name) || ["PWD", "SHLVL", "_", "OLDPWD"].contains(name),
+            "{name} reached the gate: {names:?}"
+        );
+    }
+    spec.pass_env = vec!["CARGO_MANIFEST_DIR".to_owned()];
+    spec.env = vec![("GATE_SET".to_owned(), "1".to_owned())];
+    let g = gate_in(&spec, dir.path()).await;
+    assert!(
+        g.detail.contains("\nCARGO_MANIFEST_DIR\n") && g.detail.contains("\nGATE_SET\n"),
+        "{}",
+        g.detail
+    );
+
+    // What vnx holds and the gate does not get, resolved against a fixed parent.
+    let parent = [
+        ("ANTHROPIC_API_KEY", "k"),
+        ("OPENAI_API_KEY", "k"),
+        ("AWS_SECRET_ACCESS_KEY", "k"),
+        ("GITHUB_TOKEN", "k"),
+        ("CARGO_REGISTRY_TOKEN", "k"),
+        ("HOME", "/h"),
+        ("LC_ALL", "C"),
+    ]
+    .map(|(k, v)| (k.into(), v.into()));
+    let resolved = CommandGate::new(["true"], 1000).child_env().resolve(parent);
+    let names: Vec<_> = resolved.iter().map(|(k, _)| k.to_str().unwrap()).collect();
+    assert_eq!(names, ["HOME", "LC_ALL"]);
+}
+
+#[tokio::test]
+async fn command_gate_timeout_terms_then_kills_the_group() {
     let dir = tempfile::tempdir().unwrap();
     let t = Instant::now();
     // A grandchild holds the pipes open: the whole group must go.
-    let g = run_command_gate(
+    let g = gate_in(
         &CommandGate::new(["sh", "-c", "sleep 30 & sleep 30"], 300),
         dir.path(),
-    );
+    )
+    .await;
     let took = t.elapsed();
     assert_eq!(g.verdict, Verdict::Error);
     assert!(
@@ -737,20 +876,47 @@ fn command_gate_timeout_kills_the_group() {
     );
     assert!(took < Duration::from_secs(5), "took {took:?}");
     assert!(g.duration_ms.unwrap() >= 300);
+
+    // A command that ignores SIGTERM sees it first, then SIGKILL ends it.
+    let script = "trap 'echo got TERM >&2' TERM; echo ready >&2; while :; do sleep 1; done";
+    let mut spec = CommandGate::new(["sh", "-c", script], 1500);
+    spec.term_grace_ms = Some(500);
+    let g = gate_in(&spec, dir.path()).await;
+    assert_eq!(g.verdict, Verdict::Error, "{}", g.detail);
+    assert!(g.detail.contains("SIGKILL 500 ms later"), "{}", g.detail);
+    assert!(g.detail.contains("got TERM"), "{}", g.detail);
 }
 
-#[test]
-fn command_gate_that_cannot_start_is_an_error() {
+#[tokio::test]
+async fn a_cancelled_gate_is_stopped() {
     let dir = tempfile::tempdir().unwrap();
-    let g = run_command_gate(&CommandGate::new(["/no/such/program"], 1000), dir.path());
+    let cancel = vnx_exec::CancelToken::new();
+    cancel.cancel();
+    let t = Instant::now();
+    let g = run_command_gate(
+        &CommandGate::new(["sleep", "30"], 60_000),
+        dir.path(),
+        &cancel,
+    )
+    .await;
+    assert_eq!(g.verdict, Verdict::Error, "{}", g.detail);
+    assert!(g.detail.starts_with("interrupted"), "{}", g.detail);
+    assert!(t.elapsed() < Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn command_gate_that_cannot_start_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = gate_in(&CommandGate::new(["/no/such/program"], 1000), dir.path()).await;
     assert_eq!(g.verdict, Verdict::Error);
     assert!(g.detail.contains("could not start"), "{}", g.detail);
-    let g = run_command_gate(&CommandGate::new(Vec::<String>::new(), 1000), dir.path());
+    let g = gate_in(&CommandGate::new(Vec::<String>::new(), 1000), dir.path()).await;
     assert_eq!(g.verdict, Verdict::Error);
-    let g = run_command_gate(
+    let g = gate_in(
         &CommandGate::new(["sh", "-c", "kill -9 $$"], 5000),
         dir.path(),
-    );
+    )
+    .await;
     assert_eq!(g.verdict, Verdict::Error, "{}", g.detail);
     assert!(g.detail.contains("signal"), "{}", g.detail);
 }

@@ -401,3 +401,25 @@ fn init_outside_git_notes_it_and_keeps_an_existing_ledger() {
     assert!(report.notes[0].contains("not the root of a git repository"));
     assert!(!report.created_dirs.contains(&dir.path().join("ledger")));
 }
+
+#[test]
+fn pass_env_names_are_typed_and_checked() {
+    let config = Config::from_toml_str(
+        "[worker]\npass_env = [\"AWS_PROFILE\"]\n[[gates.command]]\nname = \"t\"\nargv = [\"true\"]\npass_env = [\"DATABASE_URL\"]\n",
+        None,
+    )
+    .unwrap();
+    assert_eq!(config.worker.pass_env, ["AWS_PROFILE"]);
+    assert_eq!(config.gates.commands[0].pass_env, ["DATABASE_URL"]);
+    let err = parse_err("[worker]\npass_env = [\"AWS_PROFILE=dev\"]\n");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("worker.pass_env[0]") && msg.contains("name alone"),
+        "{msg}"
+    );
+    let err = parse_err("[[gates.command]]\nname = \"t\"\nargv = [\"true\"]\npass_env = [\"\"]\n");
+    assert!(
+        err.to_string().contains("gates.command[0].pass_env[0]"),
+        "{err}"
+    );
+}
