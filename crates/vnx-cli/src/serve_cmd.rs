@@ -28,7 +28,7 @@ pub struct ServeArgs {
     poll_ms: u64,
 }
 
-/// Runs `vnx serve` until Ctrl-C or SIGTERM.
+/// Runs `vnx serve` until Ctrl-C, SIGTERM or SIGHUP.
 pub fn run(args: &ServeArgs) -> Result<Outcome> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let location = locate_ledger(args.ledger.as_deref(), &cwd);
@@ -44,7 +44,7 @@ pub fn run(args: &ServeArgs) -> Result<Outcome> {
     let root = repo_root(&cwd).unwrap_or(cwd);
     let addr = SocketAddr::new(args.bind, args.port);
     if !args.bind.is_loopback() {
-        eprintln!(
+        errln!(
             "warning: listening on {addr}, not a loopback address: anyone who can reach it can read this ledger, its receipts and reports (the dashboard has no authentication)"
         );
     }
@@ -64,29 +64,29 @@ pub fn run(args: &ServeArgs) -> Result<Outcome> {
             IpAddr::V6(ip) => format!("[{ip}]"),
             IpAddr::V4(ip) => ip.to_string(),
         };
-        println!("vnx serve: http://{host}:{}/", local.port());
-        println!(
+        outln!("vnx serve: http://{host}:{}/", local.port())?;
+        outln!(
             "ledger: {} (read only) · Ctrl-C stops",
             location.dir.display()
-        );
+        )?;
         dashboard.serve(listener, shutdown_signal()).await?;
         anyhow::Ok(())
     })?;
     Ok(Outcome::Ok)
 }
 
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Ctrl-C, SIGTERM or SIGHUP (the terminal closed). The handlers are
+/// installed before the returned future is first polled.
+fn shutdown_signal() -> impl Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).ok();
+    let mut terminate = signal(SignalKind::terminate()).ok();
+    let mut hangup = signal(SignalKind::hangup()).ok();
+    async move {
+        tokio::select! {
+            () = crate::run_cmd::next(&mut interrupt) => {}
+            () = crate::run_cmd::next(&mut terminate) => {}
+            () = crate::run_cmd::next(&mut hangup) => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
     }
 }
