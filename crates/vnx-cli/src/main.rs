@@ -166,10 +166,27 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
 /// The exit for an error writing stdout: 141 and no message for a closed
 /// pipe; `cannot write output: <reason>` and 2 otherwise. `None` for any
 /// other error.
+///
+/// Besides an [`out::OutputError`], a bare `std::io::Error` (no context)
+/// counts when it is a closed pipe or a full device: commands that write
+/// with `writeln!(stdout, …)?` return exactly that, and every other I/O a
+/// command does carries the context of what it was doing.
 fn output_failure(err: &anyhow::Error) -> Option<ExitCode> {
-    let failed = err
-        .chain()
-        .find_map(|e| e.downcast_ref::<out::OutputError>())?;
+    /// ENOSPC on Linux.
+    const NO_SPACE: i32 = 28;
+    let bare = err.downcast_ref::<std::io::Error>().filter(|e| {
+        e.kind() == std::io::ErrorKind::BrokenPipe || e.raw_os_error() == Some(NO_SPACE)
+    });
+    let converted;
+    let failed = match bare {
+        Some(e) => {
+            converted = out::OutputError(std::io::Error::new(e.kind(), out::os_reason(e)));
+            &converted
+        }
+        None => err
+            .chain()
+            .find_map(|e| e.downcast_ref::<out::OutputError>())?,
+    };
     let closed = failed.is_closed_pipe() || failed.0.to_string().starts_with("Broken pipe");
     if closed {
         return Some(ExitCode::from(out::CLOSED_PIPE_EXIT));

@@ -26,6 +26,15 @@ pub struct ServeArgs {
     /// change reaches the page within about this long.
     #[arg(long, value_name = "MS", default_value_t = 200, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     poll_ms: u64,
+    /// Connections served at once; more wait until one closes. Idle or
+    /// half-open connections are closed after --idle-timeout-ms.
+    #[arg(long, value_name = "N", default_value_t = vnx_serve::DEFAULT_MAX_CONNECTIONS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65_536))]
+    max_connections: usize,
+    /// Close a connection that sends no complete request header this long
+    /// after it opened or after its last response, ms (live SSE streams
+    /// are never cut).
+    #[arg(long, value_name = "MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    idle_timeout_ms: u64,
 }
 
 /// Runs `vnx serve` until Ctrl-C, SIGTERM or SIGHUP.
@@ -55,6 +64,8 @@ pub fn run(args: &ServeArgs) -> Result<Outcome> {
     runtime.block_on(async {
         let mut options = vnx_serve::ServeOptions::new(location.dir.clone(), root);
         options.poll_interval = std::time::Duration::from_millis(args.poll_ms);
+        options.max_connections = args.max_connections;
+        options.idle_timeout = std::time::Duration::from_millis(args.idle_timeout_ms);
         let dashboard = vnx_serve::Dashboard::start(options)?;
         let listener = vnx_serve::bind(addr).await?;
         let local = listener
