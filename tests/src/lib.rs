@@ -58,9 +58,10 @@ pub fn cargo_bin(package: &str, bin: &str) -> PathBuf {
     path
 }
 
-/// The `vnx` binary.
+/// The `vnx` binary; `$VNX_BIN` overrides the path (to run a test against
+/// another build, e.g. to show that it fails without a fix).
 pub fn vnx() -> PathBuf {
-    cargo_bin("vnx-cli", "vnx")
+    std::env::var_os("VNX_BIN").map_or_else(|| cargo_bin("vnx-cli", "vnx"), PathBuf::from)
 }
 
 /// The scripted fake agent (`tests/fake-agent`); `$VNX_FAKE_AGENT` overrides

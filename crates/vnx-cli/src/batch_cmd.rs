@@ -63,10 +63,10 @@ pub fn run(args: &BatchArgs) -> Result<Outcome> {
     options.batch_id.clone_from(&args.batch_id);
     if args.check {
         let n = vnx_core::batch::check_batch(&file, &options)?;
-        println!(
+        outln!(
             "{}: {n} dispatches, all valid",
             escape(&file.path.display().to_string())
-        );
+        )?;
         return Ok(Outcome::Ok);
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -86,9 +86,9 @@ pub fn run(args: &BatchArgs) -> Result<Outcome> {
         signals.abort();
         let outcome = result?;
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&outcome)?);
+            outln!("{}", serde_json::to_string_pretty(&outcome)?)?;
         } else {
-            print!("{}", summary(&outcome));
+            out!("{}", summary(&outcome))?;
         }
         Ok(match outcome.worst() {
             EntryStatus::Passed => Outcome::Ok,
@@ -157,7 +157,7 @@ impl BatchView {
             Some(m) => {
                 let _ = m.println(text);
             }
-            None => eprintln!("{text}"),
+            None => errln!("{text}"),
         }
     }
 
@@ -222,7 +222,7 @@ impl BatchView {
                     bar.enable_steady_tick(Duration::from_millis(120));
                     self.bars.insert(entry, bar);
                 } else {
-                    eprintln!("vnx: {text}");
+                    errln!("vnx: {text}");
                 }
             }
             BatchEvent::Pipeline { entry, event } => self.on_pipeline(entry, event),

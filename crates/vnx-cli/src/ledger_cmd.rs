@@ -1,16 +1,19 @@
 //! `vnx ledger …` and `vnx verify-ledger`.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::json;
-use vnx_ledger::read::{StoredRecord, read_segment, segment_paths};
+use vnx_ledger::read::{SegmentReader, StoredRecord, segment_paths};
 use vnx_ledger::{Checkpoint, Ledger, NewRecord, Report, Severity, VerifyOptions, verify_paths};
 
 use crate::Outcome;
 use crate::locate::{default_segment, locate_ledger};
+use crate::out::{Out, OutputError};
 use crate::term::{escape, usd};
 
 /// `vnx ledger` subcommands.
@@ -259,51 +262,102 @@ fn segments_of(at: &LedgerArg, cwd: &Path) -> Result<Vec<PathBuf>> {
     Ok(segment_paths(&location.dir)?)
 }
 
+/// Prints every record (`last: None`) or the last `n` by time, holding one
+/// record at a time (or the `n` latest for `tail`) however large the ledger.
 fn show(at: &LedgerArg, json: bool, last: Option<usize>, cwd: &Path) -> Result<Outcome> {
-    let mut records: Vec<StoredRecord> = Vec::new();
+    let mut out = Out::new();
     let mut unreadable = 0usize;
+    // For `tail`: the `n` latest records by (ts, seq, reading order), the
+    // earliest of them on top so it is the one dropped.
+    let mut latest: BinaryHeap<Reverse<Latest>> = BinaryHeap::new();
+    let mut order = 0u64;
     for path in segments_of(at, cwd)? {
-        for item in read_segment(&path)? {
-            match item {
-                Ok(r) => records.push(r),
+        for item in SegmentReader::open(&path)? {
+            let record = match item? {
+                Ok(r) => r,
                 Err(u) => {
                     unreadable += 1;
-                    eprintln!("warning: {}:{}: {}", u.path.display(), u.line, u.reason);
+                    errln!(
+                        "warning: {}:{}: {}",
+                        escape(&u.path.display().to_string()),
+                        u.line,
+                        escape(&u.reason)
+                    );
+                    continue;
+                }
+            };
+            match last {
+                None => print_record(&mut out, &record, json)?,
+                Some(0) => {}
+                Some(n) => {
+                    order += 1;
+                    latest.push(Reverse(Latest(
+                        record.ts.clone(),
+                        record.seq,
+                        order,
+                        record,
+                    )));
+                    if latest.len() > n {
+                        latest.pop();
+                    }
                 }
             }
         }
     }
-    if let Some(n) = last {
-        records.sort_by(|a, b| a.ts.cmp(&b.ts).then(a.seq.cmp(&b.seq)));
-        let skip = records.len().saturating_sub(n);
-        records.drain(..skip);
+    let mut tail: Vec<Latest> = latest.into_iter().map(|Reverse(l)| l).collect();
+    tail.sort();
+    for Latest(_, _, _, record) in &tail {
+        print_record(&mut out, record, json)?;
     }
-    let mut out = std::io::stdout().lock();
-    for r in &records {
-        if json {
-            writeln!(out, "{}", r.raw)?;
-        } else {
-            let segment = r
-                .path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            writeln!(
-                out,
-                "{} {:<24} {}#{} {} {}",
-                r.ts,
-                r.kind,
-                segment,
-                r.seq,
-                &r.hash[..12],
-                escape(&summary(r))
-            )?;
-        }
-    }
+    out.finish()?;
     if unreadable > 0 {
-        eprintln!("{unreadable} line(s) could not be read; run `vnx verify-ledger` for details");
+        errln!("{unreadable} line(s) could not be read; run `vnx verify-ledger` for details");
     }
     Ok(Outcome::Ok)
+}
+
+/// A record kept by `tail`, ordered by (ts, seq, reading order).
+struct Latest(String, u64, u64, StoredRecord);
+
+impl PartialEq for Latest {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for Latest {}
+
+impl PartialOrd for Latest {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Latest {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (&self.0, self.1, self.2).cmp(&(&other.0, other.1, other.2))
+    }
+}
+
+fn print_record(out: &mut Out, r: &StoredRecord, json: bool) -> Result<(), OutputError> {
+    if json {
+        return writeln!(out, "{}", r.raw);
+    }
+    let segment = r
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    writeln!(
+        out,
+        "{} {:<24} {}#{} {} {}",
+        escape(&r.ts),
+        escape(&r.kind),
+        escape(&segment),
+        r.seq,
+        &r.hash[..12],
+        escape(&summary(r))
+    )
 }
 
 /// One-line summary of a record's body.

@@ -1,12 +1,15 @@
 //! The `vnx` binary: the only crate that prints and chooses exit codes.
 //!
 //! Exit codes: 0 success; 1 a verification or gate found a problem; 2 usage,
-//! configuration or I/O error.
+//! configuration or I/O error (a full device for stdout included); 141 when
+//! stdout is a closed pipe (quietly, as if SIGPIPE had ended vnx).
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+#[macro_use]
+mod out;
 mod admin_cmd;
 mod approve_cmd;
 mod batch_cmd;
@@ -112,7 +115,38 @@ pub enum Outcome {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
+    quiet_print_panics();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cli)));
+    let result = match result {
+        Ok(r) => r.and_then(|outcome| {
+            out::flush().map_err(anyhow::Error::from)?;
+            Ok(outcome)
+        }),
+        Err(payload) => match out::print_panic_reason(payload.as_ref()) {
+            // A `println!` not yet moved to `out` failed: the same answer
+            // as for an `OutputError`.
+            Some(reason) => Err(anyhow::Error::from(out::OutputError(
+                std::io::Error::other(reason.to_owned()),
+            ))),
+            None => std::panic::resume_unwind(payload),
+        },
+    };
+    match result {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Problems) => ExitCode::from(1),
+        Ok(Outcome::WorkerFailed) => ExitCode::from(3),
+        Err(err) => {
+            if let Some(code) = output_failure(&err) {
+                return code;
+            }
+            errln!("error: {}", term::escape(&error_text(&err)));
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    match cli.command {
         Command::Ledger { command } => ledger_cmd::run(command),
         Command::VerifyLedger(args) => ledger_cmd::verify(&args),
         Command::Gate(args) => gate_cmd::run(&args),
@@ -126,16 +160,51 @@ fn main() -> ExitCode {
         Command::Stats(args) => stats_cmd::run(&args),
         Command::Serve(args) => serve_cmd::run(&args),
         Command::Doctor { json } => doctor_cmd::run(json),
-    };
-    match result {
-        Ok(Outcome::Ok) => ExitCode::SUCCESS,
-        Ok(Outcome::Problems) => ExitCode::from(1),
-        Ok(Outcome::WorkerFailed) => ExitCode::from(3),
-        Err(err) => {
-            eprintln!("error: {}", term::escape(&error_text(&err)));
-            ExitCode::from(2)
-        }
     }
+}
+
+/// The exit for an error writing stdout: 141 and no message for a closed
+/// pipe; `cannot write output: <reason>` and 2 otherwise. `None` for any
+/// other error.
+///
+/// Besides an [`out::OutputError`], a bare `std::io::Error` (no context)
+/// counts when it is a closed pipe or a full device: commands that write
+/// with `writeln!(stdout, …)?` return exactly that, and every other I/O a
+/// command does carries the context of what it was doing.
+fn output_failure(err: &anyhow::Error) -> Option<ExitCode> {
+    /// ENOSPC on Linux.
+    const NO_SPACE: i32 = 28;
+    let bare = err.downcast_ref::<std::io::Error>().filter(|e| {
+        e.kind() == std::io::ErrorKind::BrokenPipe || e.raw_os_error() == Some(NO_SPACE)
+    });
+    let converted;
+    let failed = match bare {
+        Some(e) => {
+            converted = out::OutputError(std::io::Error::new(e.kind(), out::os_reason(e)));
+            &converted
+        }
+        None => err
+            .chain()
+            .find_map(|e| e.downcast_ref::<out::OutputError>())?,
+    };
+    let closed = failed.is_closed_pipe() || failed.0.to_string().starts_with("Broken pipe");
+    if closed {
+        return Some(ExitCode::from(out::CLOSED_PIPE_EXIT));
+    }
+    errln!("error: {failed}");
+    Some(ExitCode::from(2))
+}
+
+/// Keeps std's `failed printing to stdout` panic (from a `println!` that
+/// has not moved to [`out`]) from printing "panicked at …": `main` turns it
+/// into the usual output error. Every other panic prints as before.
+fn quiet_print_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if out::print_panic_reason(info.payload()).is_none() {
+            default(info);
+        }
+    }));
 }
 
 /// The error and its causes joined by `: `, leaving out a cause whose text the

@@ -75,9 +75,9 @@ async fn dispatch(args: &RunArgs, inputs: &DispatchInputs) -> Result<Outcome> {
     signals.abort();
     let outcome = result.map_err(|e| anyhow::anyhow!(e))?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&outcome.receipt)?);
+        outln!("{}", serde_json::to_string_pretty(&outcome.receipt)?)?;
     } else {
-        print!("{}", run_view::summary(&outcome, view.shown_warnings()));
+        out!("{}", run_view::summary(&outcome, view.shown_warnings()))?;
     }
     Ok(match outcome.receipt.status {
         DispatchStatus::Passed => Outcome::Ok,
@@ -88,63 +88,75 @@ async fn dispatch(args: &RunArgs, inputs: &DispatchInputs) -> Result<Outcome> {
     })
 }
 
-/// Cancels `cancel` on the first Ctrl-C or SIGTERM (printing `message`); a
-/// second Ctrl-C quits at once with exit code 130, leaving orphaned
-/// dispatches that `vnx verify-ledger` reports.
+/// Cancels `cancel` on the first Ctrl-C (SIGINT), SIGTERM or SIGHUP (the
+/// terminal or SSH session closed), printing `message`; a second Ctrl-C
+/// quits at once with exit code 130, leaving orphaned dispatches that `vnx
+/// verify-ledger` reports.
+///
+/// The handlers are installed before this returns, so a signal that
+/// arrives once the dispatch has started is never the default action
+/// (which would end vnx without a receipt and leave the worker running).
+/// Must be called inside a tokio runtime.
 pub(crate) fn watch_signals(
     cancel: CancelToken,
     message: &'static str,
 ) -> tokio::task::JoinHandle<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).ok();
+    let mut terminate = signal(SignalKind::terminate()).ok();
+    let mut hangup = signal(SignalKind::hangup()).ok();
     tokio::spawn(async move {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        let terminated = async {
-            match term.as_mut() {
-                Some(t) => {
-                    t.recv().await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
         tokio::select! {
-            r = tokio::signal::ctrl_c() => { if r.is_err() { return; } }
-            () = terminated => {}
+            () = next(&mut interrupt) => {}
+            () = next(&mut terminate) => {}
+            () = next(&mut hangup) => {}
         }
-        eprintln!("{message}");
+        errln!("{message}");
         cancel.cancel();
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!(
-                "vnx: quit without a receipt; `vnx verify-ledger` will report the dispatch as orphaned"
-            );
-            std::process::exit(130);
-        }
+        next(&mut interrupt).await;
+        errln!(
+            "vnx: quit without a receipt; `vnx verify-ledger` will report the dispatch as orphaned"
+        );
+        std::process::exit(130);
     })
+}
+
+/// The next delivery of a signal; never, when its handler could not be installed.
+pub(crate) async fn next(signal: &mut Option<tokio::signal::unix::Signal>) {
+    match signal.as_mut() {
+        Some(s) => {
+            if s.recv().await.is_none() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
+    }
 }
 
 fn dry_run(inputs: &DispatchInputs) -> Result<Outcome> {
     let d = vnx_core::pipeline::dry_run(inputs)?;
-    println!("# vnx run --dry-run: nothing was run");
-    println!("# dispatch id (not reserved): {}", d.dispatch_id);
-    println!("# working directory: {}", d.cwd.display());
+    outln!("# vnx run --dry-run: nothing was run")?;
+    outln!("# dispatch id (not reserved): {}", d.dispatch_id)?;
+    outln!("# working directory: {}", d.cwd.display())?;
     let mut argv = vec![shell_quote(&d.program)];
     argv.extend(d.args.iter().map(|a| shell_quote(a)));
-    println!("# argv (the instruction goes on stdin):");
-    println!("{}", escape(&argv.join(" ")));
+    outln!("# argv (the instruction goes on stdin):")?;
+    outln!("{}", escape(&argv.join(" ")))?;
     for (k, v) in &d.env_set {
-        println!("# env set: {k}={}", escape(v));
+        outln!("# env set: {k}={}", escape(v))?;
     }
     if !d.env_remove.is_empty() {
-        println!("# env removed: {}", d.env_remove.join(" "));
+        outln!("# env removed: {}", d.env_remove.join(" "))?;
     }
     for w in &d.warnings {
-        println!("# warning: {}", escape(w));
+        outln!("# warning: {}", escape(w))?;
     }
-    println!(
+    outln!(
         "# instruction ({} bytes, sha256 {}):",
         d.instruction.len(),
         d.instruction_sha256
-    );
-    println!("{}", escape(&d.instruction));
+    )?;
+    outln!("{}", escape(&d.instruction))?;
     Ok(Outcome::Ok)
 }
 
@@ -161,26 +173,46 @@ fn shell_quote(word: &str) -> String {
     }
 }
 
+/// Largest task read from `--task-file` or stdin, bytes.
+pub const MAX_TASK_BYTES: u64 = 16 * 1024 * 1024;
+
 /// The task: the argument, else `--task-file`, else stdin (when it is not a terminal).
 fn read_task(args: &RunArgs) -> Result<String> {
     if let Some(p) = &args.prompt {
         return Ok(p.clone());
     }
     if let Some(file) = &args.task_file {
-        return std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read the task file {}", file.display()));
+        let what = format!("the task file {}", file.display());
+        let f = std::fs::File::open(file).with_context(|| format!("cannot read {what}"))?;
+        return read_bounded(f, &what);
     }
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
         bail!("no task: give it as an argument (vnx run \"…\"), with --task-file FILE or on stdin");
     }
-    let mut text = String::new();
-    stdin
-        .lock()
-        .take(16 * 1024 * 1024)
-        .read_to_string(&mut text)
-        .context("cannot read the task from stdin")?;
-    Ok(text)
+    read_bounded(stdin.lock(), "the task on stdin")
+}
+
+/// Reads at most [`MAX_TASK_BYTES`] of UTF-8 text from `input` (never more,
+/// whatever its metadata says: `/dev/zero` and pipes have none), refusing
+/// a longer input by name (`what`) and limit.
+fn read_bounded(input: impl std::io::Read, what: &str) -> Result<String> {
+    let mut bytes = Vec::new();
+    input
+        .take(MAX_TASK_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {what}"))?;
+    if bytes.len() as u64 > MAX_TASK_BYTES {
+        bail!(
+            "{what} is longer than the limit of {MAX_TASK_BYTES} bytes (16 MiB); give a shorter task, e.g. point the agent at a file in the repository"
+        );
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{what} is not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
 }
 
 /// Flags shared by `vnx run` and `vnx batch` that replace `vnx.toml`'s values

@@ -45,8 +45,8 @@ impl LiveView {
 
     fn line(&self, text: &str) {
         match &self.bar {
-            Some(bar) => bar.suspend(|| eprintln!("{text}")),
-            None => eprintln!("{text}"),
+            Some(bar) => bar.suspend(|| errln!("{text}")),
+            None => errln!("{text}"),
         }
     }
 
@@ -79,9 +79,9 @@ impl LiveView {
                 if let Some(bar) = &self.bar {
                     bar.set_message(self.phase);
                 } else if p != Phase::Worker {
-                    eprintln!("vnx: {}", self.phase);
+                    errln!("vnx: {}", self.phase);
                 } else {
-                    eprintln!("vnx: worker running");
+                    errln!("vnx: worker running");
                 }
             }
             PipelineEvent::Progress(p) => {
@@ -91,7 +91,7 @@ impl LiveView {
                 } else {
                     let due = self.last_plain.is_none_or(|t| t.elapsed() >= PLAIN_EVERY);
                     if due || p.turns != self.last_turns {
-                        eprintln!("vnx: {} · {text}", self.phase);
+                        errln!("vnx: {} · {text}", self.phase);
                         self.last_plain = Some(Instant::now());
                         self.last_turns = p.turns;
                     }
@@ -99,7 +99,7 @@ impl LiveView {
             }
             PipelineEvent::Gate(g) => {
                 if self.bar.is_none() && g.verdict != Verdict::Skipped {
-                    eprintln!("vnx: gate {} {}", g.name, verdict_name(g.verdict));
+                    errln!("vnx: gate {} {}", g.name, verdict_name(g.verdict));
                 }
             }
         }

@@ -42,9 +42,9 @@ pub fn run(args: &StatsArgs) -> Result<Outcome> {
     }
     let stats = vnx_stats::compute(&location.dir, &StatsFilter { since })?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&stats)?);
+        outln!("{}", serde_json::to_string_pretty(&stats)?)?;
     } else {
-        print!("{}", text(&stats));
+        out!("{}", text(&stats))?;
     }
     Ok(Outcome::Ok)
 }

@@ -3,12 +3,14 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
+
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
 use crate::error::LedgerError;
 use crate::record::{EnvelopeRef, split_line, to_hex};
+use crate::verify::MAX_LINE_BYTES;
 
 /// A record as stored, parsed for display.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,39 +46,126 @@ pub struct Unreadable {
 
 /// Reads every line of a segment, in order: records, and lines that are not.
 ///
+/// Collects [`SegmentReader`]; prefer that to hold one record at a time.
+///
 /// # Errors
 /// I/O errors opening or reading the file.
 pub fn read_segment(path: &Path) -> Result<Vec<Result<StoredRecord, Unreadable>>, LedgerError> {
-    let file = File::open(path).map_err(LedgerError::io("open", path))?;
-    let mut reader = BufReader::new(file);
-    let mut out = Vec::new();
-    let mut buf = Vec::new();
-    let mut line = 0u64;
-    loop {
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(LedgerError::io("read", path))?;
-        if n == 0 {
-            break;
-        }
-        line += 1;
-        let torn = buf.last() != Some(&b'\n');
-        if !torn {
-            buf.pop();
-        }
-        let unreadable = |reason: &str| Unreadable {
+    SegmentReader::open(path)?.collect()
+}
+
+/// The lines of one segment, read one at a time: memory holds one record
+/// (at most [`MAX_LINE_BYTES`] of line), however large the segment.
+///
+/// Yields `Ok(Ok(record))`, `Ok(Err(unreadable))` for a line that is not a
+/// record (a line longer than [`MAX_LINE_BYTES`] is skipped unread, a torn
+/// last line ends the segment), and `Err` once for an I/O error, after
+/// which it ends.
+pub struct SegmentReader {
+    path: PathBuf,
+    reader: BufReader<File>,
+    buf: Vec<u8>,
+    line: u64,
+    done: bool,
+}
+
+impl SegmentReader {
+    /// Opens `path` for reading.
+    ///
+    /// # Errors
+    /// [`LedgerError::Io`] when it cannot be opened.
+    pub fn open(path: &Path) -> Result<SegmentReader, LedgerError> {
+        let file = File::open(path).map_err(LedgerError::io("open", path))?;
+        Ok(SegmentReader {
             path: path.to_path_buf(),
-            line,
-            reason: reason.to_owned(),
-        };
-        if torn {
-            out.push(Err(unreadable("torn tail (no newline)")));
-            break;
-        }
-        out.push(parse_line(&buf, path, line).ok_or_else(|| unreadable("not a ledger record")));
+            reader: BufReader::with_capacity(256 * 1024, file),
+            buf: Vec::new(),
+            line: 0,
+            done: false,
+        })
     }
-    Ok(out)
+}
+
+/// Reads the next line of `reader` into `buf` (without its `\n`), keeping
+/// at most `max` bytes of it and skipping the rest, so one line never costs
+/// more than `max` bytes of memory. Returns the line's full length, bytes,
+/// and whether it ended with a newline (`false`: the end of the input came
+/// first); `None` at the end of the input.
+///
+/// # Errors
+/// The reader's I/O errors (`Interrupted` is retried).
+pub fn read_line_bounded(
+    reader: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<Option<(u64, bool)>> {
+    buf.clear();
+    let mut total = 0u64;
+    loop {
+        let chunk = match reader.fill_buf() {
+            Ok(c) => c,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if chunk.is_empty() {
+            return Ok((total > 0).then_some((total, false)));
+        }
+        let (used, ended) = match memchr_newline(chunk) {
+            Some(at) => (at + 1, true),
+            None => (chunk.len(), false),
+        };
+        let content = &chunk[..used - usize::from(ended)];
+        let room = max.saturating_sub(buf.len());
+        buf.extend_from_slice(&content[..content.len().min(room)]);
+        total += content.len() as u64;
+        reader.consume(used);
+        if ended {
+            return Ok(Some((total, true)));
+        }
+    }
+}
+
+fn memchr_newline(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&b| b == b'\n')
+}
+
+impl Iterator for SegmentReader {
+    type Item = Result<Result<StoredRecord, Unreadable>, LedgerError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let (len, ended) = match read_line_bounded(&mut self.reader, &mut self.buf, MAX_LINE_BYTES)
+        {
+            Ok(Some(l)) => l,
+            Ok(None) => {
+                self.done = true;
+                return None;
+            }
+            Err(e) => {
+                self.done = true;
+                return Some(Err(LedgerError::io("read", &self.path)(e)));
+            }
+        };
+        self.line += 1;
+        let unreadable = |reason: String| Unreadable {
+            path: self.path.clone(),
+            line: self.line,
+            reason,
+        };
+        if !ended {
+            self.done = true;
+            return Some(Ok(Err(unreadable("torn tail (no newline)".to_owned()))));
+        }
+        if len > MAX_LINE_BYTES as u64 {
+            return Some(Ok(Err(unreadable(format!(
+                "a line of {len} bytes, longer than any record ({MAX_LINE_BYTES} bytes); not read"
+            )))));
+        }
+        Some(Ok(parse_line(&self.buf, &self.path, self.line)
+            .ok_or_else(|| unreadable("not a ledger record".to_owned()))))
+    }
 }
 
 fn parse_line(bytes: &[u8], path: &Path, line: u64) -> Option<StoredRecord> {

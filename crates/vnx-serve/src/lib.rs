@@ -77,16 +77,33 @@ pub struct ServeOptions {
     pub poll_interval: Duration,
     /// Time between two SSE keep-alive comments.
     pub keep_alive: Duration,
+    /// A connection that has not sent a request's whole header this long
+    /// after it opened, or after its previous response ended, is closed
+    /// (slow, half-open and idle keep-alive connections). An SSE stream is
+    /// a response in progress, so this never cuts it.
+    pub idle_timeout: Duration,
+    /// Connections served at once; more wait in the listen backlog until
+    /// one closes.
+    pub max_connections: usize,
 }
 
+/// Default [`ServeOptions::idle_timeout`]: 10 s.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default [`ServeOptions::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+
 impl ServeOptions {
-    /// Options with the default poll interval (200 ms) and keep-alive (15 s).
+    /// Options with the default poll interval (200 ms), keep-alive (15 s),
+    /// idle timeout (10 s) and connection cap (256).
     pub fn new(ledger_dir: PathBuf, root: PathBuf) -> ServeOptions {
         ServeOptions {
             ledger_dir,
             root,
             poll_interval: DEFAULT_POLL_INTERVAL,
             keep_alive: Duration::from_secs(15),
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -361,11 +378,20 @@ impl Dashboard {
         self.shared.read_board().cards.values().cloned().collect()
     }
 
-    /// Serves on `listener` until `shutdown` completes; then ends every SSE
-    /// stream, waits for the connections to close and stops polling.
+    /// Serves HTTP/1.1 on `listener` until `shutdown` completes; then ends
+    /// every SSE stream, waits for the connections to close and stops
+    /// polling.
+    ///
+    /// At most [`ServeOptions::max_connections`] connections are served at
+    /// once (the next is accepted when one closes), and a connection that
+    /// sends no complete request header within
+    /// [`ServeOptions::idle_timeout`] of opening or of its previous
+    /// response is closed, so idle or half-open connections cannot make the
+    /// board unreachable.
     ///
     /// # Errors
-    /// [`ServeError::Serve`] when the server fails.
+    /// None today: a failed `accept` (e.g. too many open files) is retried
+    /// after 50 ms; the `Result` is kept for the callers.
     pub async fn serve(
         &self,
         listener: tokio::net::TcpListener,
@@ -373,16 +399,41 @@ impl Dashboard {
     ) -> Result<(), ServeError> {
         let loopback = listener.local_addr().is_ok_and(|a| a.ip().is_loopback());
         self.shared.loopback_only.store(loopback, Ordering::Relaxed);
-        let signal = self.shared.shutdown.clone();
-        let result = axum::serve(listener, self.router())
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                let _ = signal.send(true);
-            })
-            .await
-            .map_err(ServeError::Serve);
+        let options = &self.shared.options;
+        let slots = Arc::new(tokio::sync::Semaphore::new(options.max_connections.max(1)));
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let service = hyper_util::service::TowerToHyperService::new(self.router());
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(options.idle_timeout);
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let slot = tokio::select! {
+                () = &mut shutdown => break,
+                slot = Arc::clone(&slots).acquire_owned() => slot,
+            };
+            let Ok(slot) = slot else { break };
+            let accepted = tokio::select! {
+                () = &mut shutdown => break,
+                accepted = listener.accept() => accepted,
+            };
+            let Ok((stream, _)) = accepted else {
+                // Out of file descriptors and the like: let connections
+                // close, then accept again.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            };
+            let conn = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service.clone());
+            let conn = graceful.watch(conn);
+            tokio::spawn(async move {
+                let _ = conn.await;
+                drop(slot);
+            });
+        }
+        let _ = self.shared.shutdown.send(true);
+        graceful.shutdown().await;
         self.stop_polling();
-        result
+        Ok(())
     }
 
     fn stop_polling(&self) {

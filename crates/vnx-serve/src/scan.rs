@@ -5,14 +5,16 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use serde::Serialize;
+use vnx_ledger::read::read_line_bounded;
 use vnx_ledger::record::{
     EnvelopeRef, KIND_APPROVAL, KIND_DISPATCH_RECEIPT, KIND_DISPATCH_STARTED, split_line, to_hex,
 };
+use vnx_ledger::verify::MAX_LINE_BYTES;
 use vnx_types::LIVE_STATUS_FILE;
 
 use crate::board::{ApprovalLite, Facts, ReceiptLite, RecordLoc, StartedLite};
@@ -180,22 +182,18 @@ impl Tracker {
             .unwrap_or_default();
         let mut reader = BufReader::new(file);
         let mut buf = Vec::new();
-        loop {
-            buf.clear();
-            match reader.read_until(b'\n', &mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-            if buf.last() != Some(&b'\n') {
-                // A torn or half-written line: wait for the rest.
-                break;
-            }
-            buf.pop();
+        // One line at a time, and at most MAX_LINE_BYTES of it: a huge
+        // segment or a huge line costs time, not memory. The end, an error,
+        // or a torn or half-written line stops it: the rest waits.
+        while let Ok(Some((len, true))) = read_line_bounded(&mut reader, &mut buf, MAX_LINE_BYTES) {
             let offset = cursor.offset;
-            cursor.offset += buf.len() as u64 + 1;
+            cursor.offset += len + 1;
             cursor.lines += 1;
             let head = self.heads.entry(segment.clone()).or_default();
-            let Some(rec) = parse_record(&buf) else {
+            let Some(rec) = (len <= MAX_LINE_BYTES as u64)
+                .then(|| parse_record(&buf))
+                .flatten()
+            else {
                 head.unreadable += 1;
                 continue;
             };

@@ -19,9 +19,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
+use serde::{Deserialize as _, Serialize};
 use vnx_ledger::LedgerError;
-use vnx_ledger::read::{StoredRecord, read_segment, segment_paths};
+use vnx_ledger::read::{SegmentReader, StoredRecord, segment_paths};
 use vnx_ledger::record::{KIND_DISPATCH_RECEIPT, KIND_DISPATCH_STARTED};
 use vnx_types::{Billing, CostSource, DispatchReceipt, DispatchStatus, Usage, Verdict};
 
@@ -185,7 +185,9 @@ pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Sinc
     now.checked_sub_signed(age).ok_or_else(err)
 }
 
-/// Reads the ledger at `dir` and aggregates it (see [`aggregate`]).
+/// Reads the ledger at `dir` and aggregates it (see [`aggregate`]), one
+/// record at a time: memory grows with the number of dispatches (a few
+/// hundred bytes each), not with the size of the ledger.
 ///
 /// # Errors
 /// [`LedgerError::NoLedger`] when `dir` is not a ledger; I/O errors reading
@@ -193,114 +195,194 @@ pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Sinc
 /// reports them).
 pub fn compute(dir: &Path, filter: &StatsFilter) -> Result<Stats, LedgerError> {
     vnx_ledger::store::read_manifest(dir)?;
-    let mut records = Vec::new();
+    let mut acc = Aggregator::new(filter);
     for path in segment_paths(dir)? {
-        records.extend(
-            read_segment(&path)?
-                .into_iter()
-                .flatten()
-                .filter(|r| r.kind == KIND_DISPATCH_RECEIPT || r.kind == KIND_DISPATCH_STARTED),
-        );
+        for item in SegmentReader::open(&path)? {
+            if let Ok(record) = item? {
+                acc.add(&record);
+            }
+        }
     }
-    Ok(aggregate(&records, filter))
+    Ok(acc.finish())
 }
 
 /// Aggregates `dispatch.started` and `dispatch.receipt` records (others are
 /// ignored), in any order.
 pub fn aggregate(records: &[StoredRecord], filter: &StatsFilter) -> Stats {
-    let mut stats = Stats {
-        since: filter.since.map(vnx_ledger::record::format_ts),
-        ..Stats::default()
-    };
-    // The latest receipt of each dispatch, and every dispatch with one.
-    let mut latest: HashMap<String, (DateTime<Utc>, DispatchReceipt)> = HashMap::new();
-    let mut with_receipt: HashSet<String> = HashSet::new();
-    for record in records.iter().filter(|r| r.kind == KIND_DISPATCH_RECEIPT) {
+    let mut acc = Aggregator::new(filter);
+    for record in records {
+        acc.add(record);
+    }
+    acc.finish()
+}
+
+/// What of a receipt the figures need: the rest (report, attempts, git
+/// facts, warnings…) is dropped as soon as the record is read.
+struct Counted {
+    ts: DateTime<Utc>,
+    provider: String,
+    model: Option<String>,
+    skill: Option<String>,
+    batch_id: Option<String>,
+    status: DispatchStatus,
+    usage: Usage,
+    cost_usd_micros: u64,
+    cost_source: CostSource,
+    duration_ms: u64,
+    gates: Vec<(String, Verdict)>,
+    billing: Billing,
+    api_key_reported: bool,
+}
+
+impl Counted {
+    fn of(ts: DateTime<Utc>, r: DispatchReceipt) -> Counted {
+        Counted {
+            ts,
+            api_key_reported: r.api_key_source.as_deref().is_some_and(|s| s != "none"),
+            provider: r.provider,
+            model: r.model,
+            skill: r.skill,
+            batch_id: r.batch_id,
+            status: r.status,
+            usage: r.usage,
+            cost_usd_micros: r.cost_usd_micros,
+            cost_source: r.cost_source,
+            duration_ms: r.duration_ms,
+            gates: r.gates.into_iter().map(|g| (g.name, g.verdict)).collect(),
+            billing: r.billing,
+        }
+    }
+}
+
+/// The running state of [`aggregate`]: one entry per dispatch.
+struct Aggregator {
+    since: Option<DateTime<Utc>>,
+    stats: Stats,
+    /// The latest receipt of each dispatch within the filter.
+    latest: HashMap<String, Counted>,
+    /// Every dispatch with a receipt, whenever.
+    with_receipt: HashSet<String>,
+    /// Dispatches started within the filter.
+    started: HashSet<String>,
+}
+
+impl Aggregator {
+    fn new(filter: &StatsFilter) -> Aggregator {
+        Aggregator {
+            since: filter.since,
+            stats: Stats {
+                since: filter.since.map(vnx_ledger::record::format_ts),
+                ..Stats::default()
+            },
+            latest: HashMap::new(),
+            with_receipt: HashSet::new(),
+            started: HashSet::new(),
+        }
+    }
+
+    fn add(&mut self, record: &StoredRecord) {
+        match record.kind.as_str() {
+            KIND_DISPATCH_RECEIPT => self.add_receipt(record),
+            KIND_DISPATCH_STARTED => {
+                let within = self
+                    .since
+                    .is_none_or(|since| parse_ts(&record.ts).is_some_and(|ts| ts >= since));
+                if within && let Some(id) = record.body["dispatch_id"].as_str() {
+                    self.started.insert(id.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn add_receipt(&mut self, record: &StoredRecord) {
         let (Ok(receipt), Some(ts)) = (
-            serde_json::from_value::<DispatchReceipt>(record.body.clone()),
+            DispatchReceipt::deserialize(&record.body),
             parse_ts(&record.ts),
         ) else {
-            stats.unreadable_receipts += 1;
-            continue;
+            self.stats.unreadable_receipts += 1;
+            return;
         };
-        with_receipt.insert(receipt.dispatch_id.clone());
-        if filter.since.is_some_and(|since| ts < since) {
-            continue;
+        self.with_receipt.insert(receipt.dispatch_id.clone());
+        if self.since.is_some_and(|since| ts < since) {
+            return;
         }
-        match latest.get(&receipt.dispatch_id) {
-            Some((seen, _)) if *seen > ts => stats.duplicate_receipts += 1,
+        match self.latest.get(&receipt.dispatch_id) {
+            Some(seen) if seen.ts > ts => self.stats.duplicate_receipts += 1,
             Some(_) => {
-                stats.duplicate_receipts += 1;
-                latest.insert(receipt.dispatch_id.clone(), (ts, receipt));
+                self.stats.duplicate_receipts += 1;
+                let id = receipt.dispatch_id.clone();
+                self.latest.insert(id, Counted::of(ts, receipt));
             }
             None => {
-                latest.insert(receipt.dispatch_id.clone(), (ts, receipt));
+                let id = receipt.dispatch_id.clone();
+                self.latest.insert(id, Counted::of(ts, receipt));
             }
         }
     }
-    stats.orphans = records
-        .iter()
-        .filter(|r| r.kind == KIND_DISPATCH_STARTED)
-        .filter(|r| {
-            filter
-                .since
-                .is_none_or(|since| parse_ts(&r.ts).is_some_and(|ts| ts >= since))
-        })
-        .filter_map(|r| r.body["dispatch_id"].as_str())
-        .filter(|id| !with_receipt.contains(*id))
-        .collect::<HashSet<_>>()
-        .len() as u64;
 
-    let mut acc: Acc = Acc::default();
-    for (ts, receipt) in latest.values() {
-        let unknown = || "unknown".to_owned();
-        let keys = [
-            (Key::Total, String::new()),
-            (Key::Provider, receipt.provider.clone()),
-            (Key::Model, receipt.model.clone().unwrap_or_else(unknown)),
-            (Key::Skill, receipt.skill.clone().unwrap_or_else(unknown)),
-            (Key::Day, ts.date_naive().format("%Y-%m-%d").to_string()),
-        ];
-        let batch = receipt.batch_id.clone().map(|b| (Key::Batch, b));
-        for key in keys.into_iter().chain(batch) {
-            acc.buckets.entry(key).or_default().add(receipt);
-        }
-        for gate in &receipt.gates {
-            let counts = stats.gates.entry(gate.name.clone()).or_default();
-            match gate.verdict {
-                Verdict::Pass => counts.pass += 1,
-                Verdict::Fail => counts.fail += 1,
-                Verdict::Skipped => counts.skipped += 1,
-                Verdict::Error => counts.error += 1,
+    fn finish(self) -> Stats {
+        let Aggregator {
+            mut stats,
+            latest,
+            with_receipt,
+            started,
+            ..
+        } = self;
+        stats.orphans = started
+            .iter()
+            .filter(|id| !with_receipt.contains(*id))
+            .count() as u64;
+        let mut acc: Acc = Acc::default();
+        for receipt in latest.values() {
+            let unknown = || "unknown".to_owned();
+            let keys = [
+                (Key::Total, String::new()),
+                (Key::Provider, receipt.provider.clone()),
+                (Key::Model, receipt.model.clone().unwrap_or_else(unknown)),
+                (Key::Skill, receipt.skill.clone().unwrap_or_else(unknown)),
+                (
+                    Key::Day,
+                    receipt.ts.date_naive().format("%Y-%m-%d").to_string(),
+                ),
+            ];
+            let batch = receipt.batch_id.clone().map(|b| (Key::Batch, b));
+            for key in keys.into_iter().chain(batch) {
+                acc.buckets.entry(key).or_default().add(receipt);
+            }
+            for (name, verdict) in &receipt.gates {
+                let counts = stats.gates.entry(name.clone()).or_default();
+                match verdict {
+                    Verdict::Pass => counts.pass += 1,
+                    Verdict::Fail => counts.fail += 1,
+                    Verdict::Skipped => counts.skipped += 1,
+                    Verdict::Error => counts.error += 1,
+                }
+            }
+            match receipt.billing {
+                Billing::Subscription => stats.billing.subscription += 1,
+                Billing::Api => stats.billing.api += 1,
+            }
+            if receipt.api_key_reported {
+                stats.billing.api_key_source_reported += 1;
             }
         }
-        match receipt.billing {
-            Billing::Subscription => stats.billing.subscription += 1,
-            Billing::Api => stats.billing.api += 1,
+        for counts in stats.gates.values_mut() {
+            counts.pass_rate = rate(counts.pass, counts.pass + counts.fail + counts.error);
         }
-        if receipt
-            .api_key_source
-            .as_deref()
-            .is_some_and(|s| s != "none")
-        {
-            stats.billing.api_key_source_reported += 1;
+        for ((kind, name), bucket) in acc.buckets {
+            let bucket = bucket.finish();
+            match kind {
+                Key::Total => stats.totals = bucket,
+                Key::Provider => drop(stats.by_provider.insert(name, bucket)),
+                Key::Model => drop(stats.by_model.insert(name, bucket)),
+                Key::Skill => drop(stats.by_skill.insert(name, bucket)),
+                Key::Day => drop(stats.by_day.insert(name, bucket)),
+                Key::Batch => drop(stats.by_batch.insert(name, bucket)),
+            }
         }
+        stats
     }
-    for counts in stats.gates.values_mut() {
-        counts.pass_rate = rate(counts.pass, counts.pass + counts.fail + counts.error);
-    }
-    for ((kind, name), bucket) in acc.buckets {
-        let bucket = bucket.finish();
-        match kind {
-            Key::Total => stats.totals = bucket,
-            Key::Provider => drop(stats.by_provider.insert(name, bucket)),
-            Key::Model => drop(stats.by_model.insert(name, bucket)),
-            Key::Skill => drop(stats.by_skill.insert(name, bucket)),
-            Key::Day => drop(stats.by_day.insert(name, bucket)),
-            Key::Batch => drop(stats.by_batch.insert(name, bucket)),
-        }
-    }
-    stats
 }
 
 fn parse_ts(ts: &str) -> Option<DateTime<Utc>> {
@@ -335,7 +417,7 @@ struct BucketAcc {
 }
 
 impl BucketAcc {
-    fn add(&mut self, r: &DispatchReceipt) {
+    fn add(&mut self, r: &Counted) {
         let b = &mut self.bucket;
         b.dispatches += 1;
         match r.status {

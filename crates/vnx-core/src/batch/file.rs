@@ -22,6 +22,7 @@
 //! line; blank lines and lines starting with `//` are skipped; a line
 //! `{"defaults":{…}}` sets the defaults.
 
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -88,13 +89,12 @@ pub enum BatchFileError {
         /// The cause.
         source: std::io::Error,
     },
-    /// The file is larger than [`MAX_BATCH_FILE_BYTES`].
-    #[error("the batch file {} is {size} bytes; the limit is {MAX_BATCH_FILE_BYTES} bytes", path.display())]
+    /// The file is longer than [`MAX_BATCH_FILE_BYTES`] (only that much
+    /// and one byte more is read).
+    #[error("the batch file {} is longer than the limit of {MAX_BATCH_FILE_BYTES} bytes (16 MiB); split it into several batches", path.display())]
     TooLarge {
         /// The file.
         path: PathBuf,
-        /// Its size, bytes.
-        size: u64,
     },
     /// Not valid TOML / JSON, or a field of the wrong type.
     #[error("{}: {where_}: {message}", path.display())]
@@ -197,14 +197,17 @@ impl BatchFile {
             path: path.to_path_buf(),
             source,
         };
-        let size = std::fs::metadata(path).map_err(io)?.len();
-        if size > MAX_BATCH_FILE_BYTES {
+        // At most the limit and one byte more, whatever the metadata says
+        // (`/dev/zero`, a FIFO and /proc files have no size).
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_BATCH_FILE_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(io)?;
+        if bytes.len() as u64 > MAX_BATCH_FILE_BYTES {
             return Err(BatchFileError::TooLarge {
                 path: path.to_path_buf(),
-                size,
             });
         }
-        let bytes = std::fs::read(path).map_err(io)?;
         let text = String::from_utf8(bytes).map_err(|e| BatchFileError::Syntax {
             path: path.to_path_buf(),
             where_: format!("byte {}", e.utf8_error().valid_up_to()),

@@ -104,8 +104,10 @@ pub enum BatchError {
     /// The configuration cannot be loaded.
     #[error(transparent)]
     Config(#[from] vnx_prepare::ConfigError),
-    /// Entries that refer to unknown things or form a cycle; nothing was started.
-    #[error("{} is refused, nothing was started:\n{}", path.display(), problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    /// Entries that refer to unknown things or form a cycle; nothing was
+    /// started. Its message lists the first [`SHOWN_PROBLEMS`] problems and
+    /// how many more there are.
+    #[error("{} is refused, nothing was started:\n{}", path.display(), problem_list(problems))]
     Invalid {
         /// The batch file.
         path: PathBuf,
@@ -115,6 +117,25 @@ pub enum BatchError {
     /// `max_parallel` of 0.
     #[error("--max-parallel must be at least 1")]
     ZeroParallel,
+}
+
+/// Problems listed in a [`BatchError::Invalid`] message; the rest are counted.
+pub const SHOWN_PROBLEMS: usize = 20;
+
+/// The first [`SHOWN_PROBLEMS`] problems, one per line, and `… and N more`.
+fn problem_list(problems: &[String]) -> String {
+    let mut lines: Vec<String> = problems
+        .iter()
+        .take(SHOWN_PROBLEMS)
+        .map(|p| format!("  - {p}"))
+        .collect();
+    if problems.len() > SHOWN_PROBLEMS {
+        lines.push(format!(
+            "  … and {} more problem(s); fix these and check again (vnx batch --check)",
+            problems.len() - SHOWN_PROBLEMS
+        ));
+    }
+    lines.join("\n")
 }
 
 /// How one entry of the batch ended.
@@ -331,9 +352,12 @@ fn validate(
     loaded.checked_ledger_dir()?;
     let catalog = SkillCatalog::from_env(Some(&loaded.root));
     let mut problems = Vec::new();
-    let name = |e: &BatchEntry| format!("entry {:?} ({})", e.id, e.location);
+    let name = |e: &BatchEntry| format!("entry {:?} ({})", shorten(&e.id), e.location);
     let mut index: HashMap<&str, usize> = HashMap::new();
     for (i, e) in file.entries.iter().enumerate() {
+        if let Some(why) = bad_id(&e.id) {
+            problems.push(format!("{}: {why}", name(e)));
+        }
         if let Some(first) = index.insert(e.id.as_str(), i) {
             problems.push(format!(
                 "{}: duplicate id; {} has it already",
@@ -392,13 +416,9 @@ fn validate(
                     }
                 }
                 None => problems.push(format!(
-                    "{}: depends_on {d:?}, which is no entry's id (ids: {})",
+                    "{}: depends_on {:?}, which is no entry's id",
                     name(e),
-                    file.entries
-                        .iter()
-                        .map(|x| x.id.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    shorten(d)
                 )),
             }
         }
@@ -411,11 +431,18 @@ fn validate(
         });
     }
     if let Some(cycle) = find_cycle(&jobs) {
-        let path: Vec<&str> = cycle.iter().map(|&i| jobs[i].entry.id.as_str()).collect();
+        let mut path: Vec<String> = cycle
+            .iter()
+            .take(SHOWN_PROBLEMS)
+            .map(|&i| shorten(&jobs[i].entry.id))
+            .collect();
+        if cycle.len() > SHOWN_PROBLEMS {
+            path.push(format!("… ({} entries in all)", cycle.len() - 1));
+        }
         problems.push(format!(
             "depends_on forms a cycle: {} (entry {:?} at {})",
             path.join(" → "),
-            jobs[cycle[0]].entry.id,
+            shorten(&jobs[cycle[0]].entry.id),
             jobs[cycle[0]].entry.location
         ));
     }
@@ -426,6 +453,40 @@ fn validate(
         });
     }
     Ok((jobs, loaded.config, loaded.root))
+}
+
+/// Longest entry id, bytes.
+pub const MAX_ENTRY_ID_BYTES: usize = 128;
+
+/// The characters an entry id may use, for messages.
+pub const ENTRY_ID_CHARS: &str = "ASCII letters, digits and - _ . : # @ +";
+
+/// Why `id` is not a valid entry id: empty, longer than
+/// [`MAX_ENTRY_ID_BYTES`], or a character outside [`ENTRY_ID_CHARS`] (ids
+/// name threads, live files and receipts' `batch_entry`; a NUL or a control
+/// character there breaks them).
+fn bad_id(id: &str) -> Option<String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-_.:#@+".contains(c);
+    let rule = format!("an id is 1 to {MAX_ENTRY_ID_BYTES} of: {ENTRY_ID_CHARS}");
+    if id.is_empty() {
+        return Some(format!("empty id; {rule}"));
+    }
+    if id.len() > MAX_ENTRY_ID_BYTES {
+        return Some(format!("id of {} bytes is too long; {rule}", id.len()));
+    }
+    let (at, c) = id.char_indices().find(|&(_, c)| !allowed(c))?;
+    Some(format!(
+        "id has {:?} (U+{:04X}) at byte {at}, which is not allowed; {rule}",
+        c, c as u32
+    ))
+}
+
+/// `text` cut to [`MAX_ENTRY_ID_BYTES`] for a message.
+fn shorten(text: &str) -> String {
+    if text.len() <= MAX_ENTRY_ID_BYTES {
+        return text.to_owned();
+    }
+    format!("{}…", &text[..text.floor_char_boundary(MAX_ENTRY_ID_BYTES)])
 }
 
 /// A cycle in the dependency graph, as entry indices with the first repeated
@@ -495,7 +556,44 @@ enum State {
 /// A message from a dispatch thread.
 enum Msg {
     Event(usize, PipelineEvent),
-    Done(usize, Box<Result<DispatchOutcome, PipelineError>>, u64),
+    /// The dispatch's outcome, or why it has none (its error, or the panic
+    /// that ended its thread), and its wall time, ms.
+    Done(usize, Box<Result<DispatchOutcome, String>>, u64),
+}
+
+/// The dispatch threads still running. If the scheduler unwinds (a panic,
+/// in it or in the caller's event handler), dropping this cancels the
+/// batch and waits for every thread: each running dispatch still ends in
+/// its receipt and kills its worker, instead of being orphaned when the
+/// process exits.
+struct Threads {
+    running: HashMap<usize, std::thread::JoinHandle<()>>,
+    cancel: CancelToken,
+}
+
+impl Threads {
+    /// Joins entry `i`'s thread, which has sent its last message.
+    fn finished(&mut self, i: usize) {
+        if let Some(t) = self.running.remove(&i) {
+            let _ = t.join();
+        }
+    }
+
+    /// Joins every thread.
+    fn join_all(&mut self) {
+        for (_, t) in self.running.drain() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Threads {
+    fn drop(&mut self) {
+        if !self.running.is_empty() {
+            self.cancel.cancel();
+            self.join_all();
+        }
+    }
 }
 
 /// Runs every entry of `file` (see the module docs). `events` receives
@@ -541,12 +639,24 @@ pub async fn run_batch(
     let mut state: Vec<State> = vec![State::Waiting; jobs.len()];
     let mut reports: Vec<Option<EntryReport>> = vec![None; jobs.len()];
     let mut dispatches: Vec<Vec<EntryDispatch>> = vec![Vec::new(); jobs.len()];
-    let mut finals: Vec<Option<DispatchOutcome>> = vec![None; jobs.len()];
+    // What a dependent needs of a finished entry (only kept for entries
+    // something depends on): the rest of each outcome is dropped at once,
+    // so memory does not grow with the number of finished dispatches.
+    let mut needed = vec![false; jobs.len()];
+    for job in &jobs {
+        for &d in &job.deps {
+            needed[d] = true;
+        }
+    }
+    let mut finals: Vec<Option<BuiltOn>> = vec![None; jobs.len()];
     let mut retried = vec![false; jobs.len()];
     let mut running = 0usize;
     let mut max_running = 0usize;
     let mut per_provider: BTreeMap<String, usize> = BTreeMap::new();
-    let mut threads = Vec::new();
+    let mut threads = Threads {
+        running: HashMap::new(),
+        cancel: cancel.clone(),
+    };
     let mut cancelling = false;
     let mut first_start: Option<Instant> = None;
     let mut last_end: Option<Instant> = None;
@@ -676,12 +786,13 @@ pub async fn run_batch(
                 });
                 let tx = tx.clone();
                 let cancel = cancel.clone();
+                // Named by position: an id is the user's text.
                 let spawned = std::thread::Builder::new()
-                    .name(format!("vnx-{}", jobs[i].entry.id))
+                    .name(format!("vnx-batch-{}", i + 1))
                     .spawn(move || dispatch_thread(i, &inputs, &tx, &cancel));
                 match spawned {
                     Ok(handle) => {
-                        threads.push(handle);
+                        threads.running.insert(i, handle);
                         first_start.get_or_insert_with(Instant::now);
                         state[i] = State::Running {
                             provider: provider.clone(),
@@ -739,6 +850,7 @@ pub async fn run_batch(
         match msg {
             Msg::Event(i, event) => events(BatchEvent::Pipeline { entry: i, event }),
             Msg::Done(i, result, duration_ms) => {
+                threads.finished(i);
                 last_end = Some(Instant::now());
                 running = running.saturating_sub(1);
                 if let State::Running { provider } = &state[i]
@@ -771,7 +883,7 @@ pub async fn run_batch(
                             model,
                             status: None,
                             receipt_hash: None,
-                            error: Some(vnx_agents::redact(&e.to_string())),
+                            error: Some(vnx_agents::redact(&e)),
                             duration_ms,
                             wall_ms: duration_ms,
                             usage: Usage::default(),
@@ -813,12 +925,20 @@ pub async fn run_batch(
                         .or_else(|| o.receipt.warnings.last().cloned()),
                     _ => None,
                 };
-                finals[i] = outcome;
+                if needed[i] {
+                    finals[i] = outcome.map(|o| BuiltOn {
+                        dispatch_id: o.receipt.dispatch_id,
+                        receipt_hash: o.receipt_hash,
+                        report: o.report,
+                        skill: Some(jobs[i].skill.clone()),
+                        task: Some(jobs[i].entry.prompt.clone()),
+                    });
+                }
                 let report = EntryReport {
                     id: jobs[i].entry.id.clone(),
                     skill: jobs[i].skill.clone(),
                     status,
-                    reason,
+                    reason: reason.map(|r| cut(&r, MAX_REASON_BYTES)),
                     dispatches: dispatches[i].clone(),
                 };
                 events(BatchEvent::EntryDone {
@@ -830,9 +950,7 @@ pub async fn run_batch(
         }
     }
     drop(tx);
-    for t in threads {
-        let _ = t.join();
-    }
+    threads.join_all();
     let makespan_ms = match (first_start, last_end) {
         (Some(a), Some(b)) => b.saturating_duration_since(a).as_millis() as u64,
         _ => 0,
@@ -858,6 +976,18 @@ pub async fn run_batch(
         max_parallel,
         cancelled: cancel.is_cancelled(),
     })
+}
+
+/// Longest `reason` kept in an entry's report, bytes (a gate's detail can
+/// be long; the receipt has all of it).
+const MAX_REASON_BYTES: usize = 2048;
+
+/// `text` cut to at most `max` bytes (at a character boundary), marked `…`.
+fn cut(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    format!("{}…", &text[..text.floor_char_boundary(max)])
 }
 
 /// Provider and model of an entry's next run: its own, or `retry_with`'s.
@@ -888,7 +1018,7 @@ fn dispatch_inputs(
     dispatch_id: &str,
     provider: &str,
     model: Option<&str>,
-    finals: &[Option<DispatchOutcome>],
+    finals: &[Option<BuiltOn>],
     pause: Option<ProviderPause>,
 ) -> DispatchInputs {
     let job = &jobs[i];
@@ -921,20 +1051,7 @@ fn dispatch_inputs(
     inputs.batch_id = Some(batch_id.to_owned());
     inputs.batch_entry = Some(job.entry.id.clone());
     inputs.pause = pause;
-    inputs.builds_on = job
-        .deps
-        .iter()
-        .filter_map(|&d| {
-            let o = finals[d].as_ref()?;
-            Some(BuiltOn {
-                dispatch_id: o.receipt.dispatch_id.clone(),
-                receipt_hash: o.receipt_hash.clone(),
-                report: o.report.clone(),
-                skill: Some(jobs[d].skill.clone()),
-                task: Some(jobs[d].entry.prompt.clone()),
-            })
-        })
-        .collect();
+    inputs.builds_on = job.deps.iter().filter_map(|&d| finals[d].clone()).collect();
     inputs
 }
 
@@ -947,22 +1064,37 @@ fn dispatch_thread(
     cancel: &CancelToken,
 ) {
     let start = std::time::Instant::now();
-    let result = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt.block_on(crate::pipeline::run_dispatch(
-            inputs,
-            &mut |e| {
-                let _ = tx.send(Msg::Event(i, e));
-            },
-            cancel,
+    // A panic here must still reach the scheduler as this entry's end, or
+    // the batch would wait for it forever.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt.block_on(crate::pipeline::run_dispatch(
+                inputs,
+                &mut |e| {
+                    let _ = tx.send(Msg::Event(i, e));
+                },
+                cancel,
+            )),
+            Err(e) => Err(PipelineError::Io {
+                context: "starting the dispatch's async runtime",
+                path: inputs.cwd.clone(),
+                source: e,
+            }),
+        }
+    }));
+    let result = match result {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(panic) => Err(format!(
+            "the dispatch's thread panicked: {}",
+            panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("(no message)")
         )),
-        Err(e) => Err(PipelineError::Io {
-            context: "starting the dispatch's async runtime",
-            path: inputs.cwd.clone(),
-            source: e,
-        }),
     };
     let _ = tx.send(Msg::Done(
         i,
