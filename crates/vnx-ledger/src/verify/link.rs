@@ -1,5 +1,5 @@
 //! The in-order linker: joins the scanned lines into a chain and classifies
-//! every break.
+//! every break, by the rules of FORMAT.md §8.3.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -15,7 +15,8 @@ enum PrevRule {
     Exact(Hash),
     /// After an edited line, the next may link to its stored or its true hash.
     Either(Hash, Hash),
-    /// No constraint (first record of a lone file without manifest).
+    /// No constraint: the first record of an unbound segment, or the first
+    /// linkable line after one that could not be linked (a re-anchor).
     Any,
 }
 
@@ -29,12 +30,14 @@ impl PrevRule {
     }
 }
 
+/// What the next record must be: FORMAT.md's *expected*.
 #[derive(Clone, Copy)]
 struct Expect {
     seq: u64,
     prev: PrevRule,
 }
 
+/// A line that did not fit, held until the next line shows what it was.
 struct Pending {
     record: Parsed,
     before: Expect,
@@ -42,24 +45,27 @@ struct Pending {
 
 /// Links parsed lines into a chain and classifies every break. A line that
 /// does not fit is held until the next line shows whether it was an intruder
-/// (the chain continues as if it were absent: duplicated, spliced or moved) or
+/// (the chain continues as if it were absent: duplicated, moved or spliced) or
 /// part of the chain (records missing before it, or a predecessor rewritten).
 pub(super) struct Linker {
     path: PathBuf,
     name: String,
     ledger_id: Option<String>,
-    /// None after an unreadable line: the next readable one re-anchors.
-    expect: Option<Expect>,
+    expect: Expect,
+    /// The last line could not be linked: the next linkable line is accepted
+    /// whatever its seq and prev.
+    reanchor: bool,
+    /// Stored hashes of accepted records by seq: the contiguous run from
+    /// `seq_base` (the common case, a plain vector) and any other.
     seq_base: u64,
-    seq_hashes: Vec<Hash>,
+    run: Vec<Hash>,
+    scattered: BTreeMap<u64, Hash>,
     pending: Option<Pending>,
     last: Option<Parsed>,
-    /// Lines that already have a finding, so one fault is reported once.
+    /// Lines that already have a finding: a line gets at most one.
     flagged: BTreeSet<u64>,
     records: u64,
     findings: Vec<Finding>,
-    pub(super) anchor: Option<SegmentCheckpoint>,
-    pub(super) anchor_matched: bool,
     pub(super) next_line: u64,
     started: BTreeMap<String, (u64, u64)>,
     receipts: BTreeSet<String>,
@@ -74,16 +80,16 @@ impl Linker {
             path: path.to_path_buf(),
             name: name.to_owned(),
             ledger_id: ledger_id.map(str::to_owned),
-            expect: Some(Expect { seq: 0, prev }),
+            expect: Expect { seq: 0, prev },
+            reanchor: false,
             seq_base: 0,
-            seq_hashes: Vec::new(),
+            run: Vec::new(),
+            scattered: BTreeMap::new(),
             pending: None,
             last: None,
             flagged: BTreeSet::new(),
             records: 0,
             findings: Vec::new(),
-            anchor: None,
-            anchor_matched: false,
             next_line: 1,
             started: BTreeMap::new(),
             receipts: BTreeSet::new(),
@@ -91,32 +97,35 @@ impl Linker {
         }
     }
 
+    /// Starts after a checkpoint's verified head: expected is (head_seq + 1,
+    /// head_hash), and line numbers assume the prefix is intact (one line per
+    /// record, so record seq s is on line s + 1).
     pub(super) fn resume_after(&mut self, cp: &SegmentCheckpoint) {
         let Some(hash) = parse_hex_hash(cp.head_hash.as_bytes()) else {
             return;
         };
-        self.expect = Some(Expect {
+        self.expect = Expect {
             seq: cp.head_seq + 1,
             prev: PrevRule::Exact(hash),
-        });
+        };
         self.seq_base = cp.head_seq + 1;
-        // Line numbers past a checkpoint assume the verified prefix is intact:
-        // one line per record, so record seq s is on line s + 1.
         self.next_line = cp.head_seq + 2;
     }
 
+    /// Records a finding, unless its line (≥ 1) already has one, or a
+    /// line-0 finding with the same reason exists.
     pub(super) fn finding(&mut self, line: u64, seq: Option<u64>, reason: Reason, detail: String) {
-        // One fault can be seen from two sides (a spliced genesis fails both
-        // its link and its body); report it once.
-        if line != 0
-            && self
+        if line == 0 {
+            if self
                 .findings
                 .iter()
-                .any(|f| f.line == line && f.reason == reason)
-        {
+                .any(|f| f.line == 0 && f.reason == reason)
+            {
+                return;
+            }
+        } else if !self.flagged.insert(line) {
             return;
         }
-        self.flagged.insert(line);
         self.findings.push(Finding {
             path: self.path.clone(),
             line,
@@ -128,43 +137,31 @@ impl Linker {
     }
 
     pub(super) fn push(&mut self, r: LineResult) {
-        let seq = r.parsed.as_ref().map(|p| p.seq);
-        for (reason, detail) in r.problems {
+        if let Some((reason, detail)) = r.problem {
+            let seq = r.parsed.as_ref().map(|p| p.seq);
             self.finding(r.line, seq, reason, detail);
         }
-        if let Some(cp) = &self.anchor
-            && r.end_offset == cp.size
-        {
-            {
-                let ok = r.parsed.as_ref().is_some_and(|p| {
-                    p.seq == cp.head_seq && to_hex(&p.stored) == cp.head_hash && !p.edited
-                });
-                if ok {
-                    self.anchor_matched = true;
-                }
-            }
-        }
         let Some(parsed) = r.parsed else {
+            // Not linkable: the next linkable line re-anchors the chain.
             self.resolve(None);
-            self.expect = None;
+            self.reanchor = true;
             return;
         };
         self.resolve(Some(&parsed));
         self.records += 1;
-        match self.expect {
-            None => self.advance(parsed),
-            Some(e) if parsed.seq == e.seq && e.prev.accepts(&parsed.prev) => self.advance(parsed),
+        let e = self.expect;
+        if std::mem::take(&mut self.reanchor)
+            || (parsed.seq == e.seq && e.prev.accepts(&parsed.prev))
             // The expected record already appeared earlier, out of order (and
             // was reported there); this one links to it, so the chain goes on.
-            Some(e) if parsed.seq == e.seq + 1 && self.early.get(&e.seq) == Some(&parsed.prev) => {
-                self.advance(parsed);
-            }
-            Some(before) => {
-                self.pending = Some(Pending {
-                    record: parsed,
-                    before,
-                });
-            }
+            || (parsed.seq == e.seq + 1 && self.early.get(&e.seq) == Some(&parsed.prev))
+        {
+            self.advance(parsed);
+        } else {
+            self.pending = Some(Pending {
+                record: parsed,
+                before: e,
+            });
         }
     }
 
@@ -172,13 +169,27 @@ impl Linker {
         self.resolve(None);
     }
 
-    fn seen_hash(&self, seq: u64) -> Option<&Hash> {
+    fn accepted_hash(&self, seq: u64) -> Option<&Hash> {
         seq.checked_sub(self.seq_base)
-            .and_then(|i| self.seq_hashes.get(i as usize))
+            .and_then(|i| self.run.get(i as usize))
+            .or_else(|| self.scattered.get(&seq))
+    }
+
+    /// Whether `p` links where a record with its seq belongs in this chain:
+    /// to the genesis prev for seq 0, else to the stored hash of the accepted
+    /// record with seq − 1.
+    fn belongs_here(&self, p: &Parsed) -> bool {
+        match p.seq.checked_sub(1) {
+            None => self
+                .ledger_id
+                .as_deref()
+                .is_some_and(|id| genesis_prev(id, &self.name) == p.prev),
+            Some(before) => self.accepted_hash(before) == Some(&p.prev),
+        }
     }
 
     fn advance(&mut self, p: Parsed) {
-        if p.seq == 0 && p.kind_genesis {
+        if p.seq == 0 {
             self.check_genesis(&p);
         }
         let next_prev = if p.edited {
@@ -186,16 +197,18 @@ impl Linker {
         } else {
             PrevRule::Exact(p.stored)
         };
-        self.expect = Some(Expect {
+        self.expect = Expect {
             seq: p.seq + 1,
             prev: next_prev,
-        });
-        if p.seq.checked_sub(self.seq_base) == Some(self.seq_hashes.len() as u64) {
-            self.seq_hashes.push(p.stored);
+        };
+        if p.seq.checked_sub(self.seq_base) == Some(self.run.len() as u64) {
+            self.run.push(p.stored);
+        } else if self.accepted_hash(p.seq).is_none() {
+            self.scattered.insert(p.seq, p.stored);
         }
         match &p.info {
             BodyInfo::Started(id) => {
-                self.started.insert(id.clone(), (p.line, p.seq));
+                self.started.entry(id.clone()).or_insert((p.line, p.seq));
             }
             BodyInfo::Receipt(id, _) => {
                 self.receipts.insert(id.clone());
@@ -227,30 +240,42 @@ impl Linker {
         self.finding(p.line, Some(0), Reason::Spliced, detail);
     }
 
-    /// Decides what a held line was, now that the next line (or the end) is known.
+    /// Decides what a held line was, now that the next linkable line (or
+    /// `None`: an unlinkable line or the end of the file) is known.
     fn resolve(&mut self, next: Option<&Parsed>) {
         let Some(Pending { record: n, before }) = self.pending.take() else {
             return;
         };
         let continues_without_n =
             next.is_some_and(|nx| nx.seq == before.seq && before.prev.accepts(&nx.prev));
-        let duplicate = self.seen_hash(n.seq) == Some(&n.stored);
+        let duplicate = self.accepted_hash(n.seq) == Some(&n.stored);
+        let repeats = || {
+            (
+                Reason::Duplicated,
+                format!(
+                    "repeats the record with seq {} that appeared earlier",
+                    n.seq
+                ),
+            )
+        };
         if continues_without_n {
             // `n` is an intruder: the chain carries on as if it were absent.
             let (reason, detail) = if duplicate {
-                (
-                    Reason::Duplicated,
-                    format!(
-                        "repeats the record with seq {} that appeared earlier",
-                        n.seq
-                    ),
-                )
-            } else if n.seq > before.seq || next.is_some_and(|nx| nx.stored == n.prev) {
+                repeats()
+            } else if n.seq > before.seq {
                 self.early.insert(n.seq, n.stored);
                 (
                     Reason::DeletedOrReordered,
                     format!(
-                        "seq {} appears where seq {} belongs: records were reordered",
+                        "seq {} appears where seq {} belongs: it was moved ahead of its place",
+                        n.seq, before.seq
+                    ),
+                )
+            } else if self.belongs_here(&n) {
+                (
+                    Reason::DeletedOrReordered,
+                    format!(
+                        "seq {} appears where seq {} belongs: it was moved behind its place",
                         n.seq, before.seq
                     ),
                 )
@@ -270,58 +295,47 @@ impl Linker {
             std::cmp::Ordering::Greater => {
                 let missing = n.seq - before.seq;
                 self.finding(n.line, Some(n.seq), Reason::DeletedOrReordered, format!(
-                "expected seq {}, found seq {}: {missing} record(s) before this line were deleted or moved",
-                before.seq, n.seq
-            ));
+                    "expected seq {}, found seq {}: {missing} record(s) before this line were deleted or moved",
+                    before.seq, n.seq
+                ));
             }
             std::cmp::Ordering::Less => {
-                if duplicate {
-                    self.finding(
-                        n.line,
-                        Some(n.seq),
-                        Reason::Duplicated,
-                        format!(
-                            "repeats the record with seq {} that appeared earlier",
-                            n.seq
-                        ),
-                    );
+                let (reason, detail) = if duplicate {
+                    repeats()
                 } else {
-                    self.finding(
-                        n.line,
-                        Some(n.seq),
+                    (
                         Reason::DeletedOrReordered,
                         format!(
-                            "seq {} comes after seq {}: records were reordered or deleted",
-                            n.seq,
-                            before.seq - 1
+                            "seq {} comes where seq {} belongs: records were reordered or deleted",
+                            n.seq, before.seq
                         ),
-                    );
-                }
+                    )
+                };
+                self.finding(n.line, Some(n.seq), reason, detail);
             }
+            // Right seq, wrong prev. An edited line's own finding already
+            // says it changed (its prev may be what changed): nothing more.
+            std::cmp::Ordering::Equal if n.edited => {}
             std::cmp::Ordering::Equal => {
                 let links_to_n = next.is_some_and(|nx| nx.seq == n.seq + 1 && nx.prev == n.stored);
-                match &self.last {
-                    Some(last) if links_to_n && n.seq > 0 => {
-                        if !self.flagged.contains(&last.line) {
-                            let (line, seq) = (last.line, last.seq);
-                            self.finding(line, Some(seq), Reason::Edited, format!(
+                match self.last.as_ref().map(|l| (l.line, l.seq)) {
+                    Some((line, seq)) if links_to_n && n.seq > 0 => {
+                        self.finding(line, Some(seq), Reason::Edited, format!(
                             "the record was rewritten and its hash recomputed: the next record (line {}) links to a different hash",
                             n.line
                         ));
-                        }
                     }
-                    _ => {
-                        if n.seq == 0 {
-                            self.finding(n.line, Some(0), Reason::Spliced, format!(
+                    _ if n.seq == 0 => {
+                        self.finding(n.line, Some(0), Reason::Spliced, format!(
                             "the first record's prev is not the genesis value of ledger {} and segment {}: the chain was spliced in from elsewhere",
                             self.ledger_id.as_deref().unwrap_or("?"), self.name
                         ));
-                        } else {
-                            self.finding(n.line, Some(n.seq), Reason::Spliced, format!(
-                            "prev does not link to the record before it (seq {}): this record was spliced in from another chain, or its predecessor rewritten",
+                    }
+                    _ => {
+                        self.finding(n.line, Some(n.seq), Reason::Spliced, format!(
+                            "prev does not link to the record before it (seq {}): this record was spliced in from another chain, or rewritten with a new prev",
                             n.seq - 1
                         ));
-                        }
                     }
                 }
             }
@@ -331,7 +345,7 @@ impl Linker {
 
     pub(super) fn into_report(self, from_offset: u64, bytes: u64) -> SegmentReport {
         let mut findings = self.findings;
-        findings.sort_by_key(|f| f.line);
+        findings.sort_by_key(|f| (f.line, f.reason));
         SegmentReport {
             path: self.path,
             records: self.records,

@@ -5,36 +5,44 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-/// Why verification flagged something. Serialized in snake_case.
+/// Why verification flagged something (FORMAT.md §8.4). Serialized in
+/// snake_case. The declaration order is the table's order, which orders
+/// findings on the same line of the same file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
-    /// A line's content no longer matches its hash, or a record was rewritten
-    /// and re-hashed so the next record no longer links to it.
-    Edited,
-    /// Records are missing or out of order (a seq gap, or a seq that goes back).
-    DeletedOrReordered,
-    /// A record appears twice.
-    Duplicated,
-    /// The last line is incomplete (no `\n`): a crash or kill mid-append.
-    TornTail,
-    /// A record belongs to another chain: the first record is not bound to
-    /// this ledger id and segment name, or a record links to nothing here.
-    Spliced,
-    /// Valid JSON, but not the RFC 8785 canonical form / line layout.
-    NotCanonical,
-    /// Not valid JSON (or not valid UTF-8).
-    Malformed,
-    /// The envelope or the kind's body does not match the format's schema.
-    Schema,
+    /// A path verification would have to follow a symbolic link to read: a
+    /// ledger directory, segment, manifest or other entry of the directory.
+    Symlink,
+    /// `ledger.json` is not exactly the canonical manifest of FORMAT.md §1.
+    Manifest,
+    /// The segment file is empty: it has not even its genesis record.
+    Empty,
     /// The segment is shorter than a checkpoint recorded.
     Truncated,
     /// The record at a checkpoint's head is not the one the checkpoint recorded.
     Rewritten,
     /// A segment listed in a checkpoint is gone.
     Removed,
-    /// The segment file is empty: it has not even its genesis record.
-    Empty,
+    /// Not UTF-8, not JSON (RFC 8259), or longer than
+    /// [`super::MAX_LINE_BYTES`].
+    Malformed,
+    /// The last line is incomplete (no `\n`): a crash or kill mid-append.
+    TornTail,
+    /// JSON, but not the line layout or not the RFC 8785 canonical form.
+    NotCanonical,
+    /// The envelope or the kind's body does not match the format's schema.
+    Schema,
+    /// A line's content no longer matches its hash, or a record was rewritten
+    /// and re-hashed so the next record no longer links to it.
+    Edited,
+    /// Records are missing or out of order (a seq gap, or a record moved).
+    DeletedOrReordered,
+    /// A record appears twice.
+    Duplicated,
+    /// A record belongs to another chain: the first record is not bound to
+    /// this ledger id and segment name, or a record links to nothing here.
+    Spliced,
     /// A file in the ledger directory that is not part of the ledger.
     ForeignFile,
     /// A segment checked without its directory's `ledger.json`, so its genesis
@@ -48,6 +56,8 @@ impl Reason {
     /// Short human label.
     pub fn label(self) -> &'static str {
         match self {
+            Reason::Symlink => "symbolic link",
+            Reason::Manifest => "manifest",
             Reason::Edited => "edited",
             Reason::DeletedOrReordered => "deleted or reordered",
             Reason::Duplicated => "duplicated",
@@ -139,18 +149,29 @@ pub struct Report {
     pub strict: bool,
     /// Per-segment results.
     pub segments: Vec<SegmentReport>,
-    /// Findings about directories rather than one segment (foreign files,
-    /// removed segments, orphans).
+    /// Findings not about one verified segment: foreign files, symbolic
+    /// links, the manifest, removed and unbound segments, orphans.
     pub findings: Vec<Finding>,
 }
 
 impl Report {
-    /// All findings, segment ones first.
+    /// All findings in the order of FORMAT.md §8.5: by path (bytewise),
+    /// then line, then reason in [`Reason`]'s order.
     pub fn all_findings(&self) -> impl Iterator<Item = &Finding> {
-        self.segments
+        let mut all: Vec<&Finding> = self
+            .segments
             .iter()
             .flat_map(|s| s.findings.iter())
             .chain(self.findings.iter())
+            .collect();
+        all.sort_by(|a, b| {
+            (a.path.as_os_str().as_encoded_bytes(), a.line, a.reason).cmp(&(
+                b.path.as_os_str().as_encoded_bytes(),
+                b.line,
+                b.reason,
+            ))
+        });
+        all.into_iter()
     }
 
     /// Total records verified.

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use super::MAX_LINE_BYTES;
 use super::link::Linker;
 use super::report::Reason;
-use crate::canonical::check_canonical;
+use crate::canonical::{check_canonical, is_json};
 use crate::error::LedgerError;
 use crate::record::{
     EnvelopeRef, FORMAT_VERSION, Hash, KIND_GENESIS, parse_hex_hash, record_hash, split_line,
@@ -23,18 +23,17 @@ use crate::schema::{BodyInfo, validate_body};
 /// A block of complete lines handed to a worker.
 struct Block {
     index: u64,
-    base_offset: u64,
     bytes: Vec<u8>,
     /// The block ends in bytes with no `\n` at end of file.
     torn: bool,
-    /// A line too long to buffer: (length) — reported without its content.
+    /// A line too long to buffer: its length in bytes (without the `\n`),
+    /// reported without its content.
     oversize: Option<u64>,
 }
 
 pub(super) fn scan_parallel(
     mut file: File,
     path: &Path,
-    start_offset: u64,
     first_line: u64,
     threads: usize,
     block_bytes: usize,
@@ -62,8 +61,7 @@ pub(super) fn scan_parallel(
             });
         }
         drop(result_tx);
-        let reader =
-            scope.spawn(move || read_blocks(&mut file, start_offset, block_bytes, &block_tx));
+        let reader = scope.spawn(move || read_blocks(&mut file, block_bytes, &block_tx));
         // Link results in block order as they arrive. Workers number lines
         // within their block; the absolute number is assigned here, in order,
         // so the reader never has to count newlines.
@@ -102,12 +100,10 @@ pub(super) fn scan_parallel(
 /// Reads the file in blocks cut at line boundaries.
 fn read_blocks(
     file: &mut File,
-    start_offset: u64,
     block_bytes: usize,
     tx: &mpsc::SyncSender<Block>,
 ) -> std::io::Result<()> {
     let mut index = 0u64;
-    let mut offset = start_offset;
     let mut carry: Vec<u8> = Vec::new();
     let mut skipping: Option<u64> = None; // length so far of an oversize line being skipped
     loop {
@@ -124,13 +120,11 @@ fn read_blocks(
                     let total = len + i as u64 + 1;
                     let block = Block {
                         index,
-                        base_offset: offset,
                         bytes: Vec::new(),
                         torn: false,
-                        oversize: Some(total),
+                        oversize: Some(total - 1),
                     };
                     index += 1;
-                    offset += total;
                     skipping = None;
                     if tx.send(block).is_err() {
                         return Ok(());
@@ -141,7 +135,6 @@ fn read_blocks(
                 None if eof => {
                     let block = Block {
                         index,
-                        base_offset: offset,
                         bytes: Vec::new(),
                         torn: true,
                         oversize: Some(len),
@@ -159,7 +152,6 @@ fn read_blocks(
             if !buf.is_empty() {
                 let block = Block {
                     index,
-                    base_offset: offset,
                     bytes: buf,
                     torn: true,
                     oversize: None,
@@ -172,16 +164,14 @@ fn read_blocks(
             Some(i) => {
                 carry = buf[i + 1..].to_vec();
                 buf.truncate(i + 1);
-                let len = buf.len() as u64;
+
                 let block = Block {
                     index,
-                    base_offset: offset,
                     bytes: buf,
                     torn: false,
                     oversize: None,
                 };
                 index += 1;
-                offset += len;
                 if tx.send(block).is_err() {
                     return Ok(());
                 }
@@ -215,9 +205,12 @@ fn find_newline(bytes: &[u8]) -> Option<usize> {
 /// What a worker learned about one line.
 pub(super) struct LineResult {
     pub(super) line: u64,
-    pub(super) end_offset: u64,
+    /// Set when the line can be linked: its own checks found nothing, or only
+    /// `edited` (FORMAT.md §8.2).
     pub(super) parsed: Option<Parsed>,
-    pub(super) problems: Vec<(Reason, String)>,
+    /// The line's own finding: the first of malformed, torn_tail,
+    /// not_canonical, schema, edited that applies.
+    pub(super) problem: Option<(Reason, String)>,
 }
 
 #[derive(Clone)]
@@ -229,7 +222,6 @@ pub(super) struct Parsed {
     /// The stored hash did not match the content.
     pub(super) edited: bool,
     pub(super) computed: Hash,
-    pub(super) kind_genesis: bool,
     pub(super) info: BodyInfo,
 }
 
@@ -241,19 +233,12 @@ fn scan_block(block: &Block) -> Vec<LineResult> {
                 format!("the file ends in an incomplete line of {len} bytes"),
             )
         } else {
-            (
-                Reason::Malformed,
-                format!(
-                    "line of {len} bytes is longer than any record ({} MiB)",
-                    MAX_LINE_BYTES >> 20
-                ),
-            )
+            (Reason::Malformed, too_long(len as usize))
         };
         return vec![LineResult {
             line: 0,
-            end_offset: block.base_offset + len,
             parsed: None,
-            problems: vec![(reason, detail)],
+            problem: Some((reason, detail)),
         }];
     }
     let mut out = Vec::with_capacity(block.bytes.len() / 512 + 1);
@@ -265,22 +250,20 @@ fn scan_block(block: &Block) -> Vec<LineResult> {
             Some(i) => (&bytes[start..start + i], start + i + 1, true),
             None => (&bytes[start..], bytes.len(), false),
         };
-        let end_offset = block.base_offset + next as u64;
         if complete {
-            out.push(scan_line(line, line_no, end_offset));
+            out.push(scan_line(line, line_no));
         } else {
             out.push(LineResult {
                 line: line_no,
-                end_offset,
                 parsed: None,
-                problems: vec![(
+                problem: Some((
                     Reason::TornTail,
                     format!(
                         "the last {} bytes have no terminating newline: an append was cut short; \
                          run `vnx ledger repair` to quarantine them",
                         line.len()
                     ),
-                )],
+                )),
             });
         }
         line_no += 1;
@@ -289,133 +272,140 @@ fn scan_block(block: &Block) -> Vec<LineResult> {
     out
 }
 
-fn scan_line(line: &[u8], line_no: u64, end_offset: u64) -> LineResult {
+fn too_long(len: usize) -> String {
+    format!(
+        "line of {len} bytes is longer than any record may be ({MAX_LINE_BYTES} bytes, 64 MiB, without its newline)"
+    )
+}
+
+/// The checks of one complete line (without its `\n`), in the order of
+/// FORMAT.md §8.1; the first that fails is the line's only finding.
+fn scan_line(line: &[u8], line_no: u64) -> LineResult {
     let mut result = LineResult {
         line: line_no,
-        end_offset,
         parsed: None,
-        problems: Vec::new(),
+        problem: None,
     };
+    match check_line(line) {
+        Ok(parsed) => {
+            if parsed.edited {
+                result.problem = Some((
+                    Reason::Edited,
+                    format!(
+                        "content does not match its hash: stored {}, computed {}",
+                        to_hex(&parsed.stored),
+                        to_hex(&parsed.computed)
+                    ),
+                ));
+            }
+            result.parsed = Some(Parsed {
+                line: line_no,
+                ..parsed
+            });
+        }
+        Err(problem) => result.problem = Some(problem),
+    }
+    result
+}
+
+fn check_line(line: &[u8]) -> Result<Parsed, (Reason, String)> {
+    if line.len() > MAX_LINE_BYTES {
+        return Err((Reason::Malformed, too_long(line.len())));
+    }
     if let Err(e) = std::str::from_utf8(line) {
-        result.problems.push((
+        return Err((
             Reason::Malformed,
             format!("not valid UTF-8 (byte {} of the line)", e.valid_up_to()),
         ));
-        return result;
     }
+    // Not JSON is malformed; JSON in any other form is not canonical.
+    let not_canonical = |detail: String| {
+        if is_json(line) {
+            (Reason::NotCanonical, detail)
+        } else {
+            (
+                Reason::Malformed,
+                "not JSON (RFC 8259): the line cannot be read at all".to_owned(),
+            )
+        }
+    };
     let Some(split) = split_line(line) else {
-        let detail = match serde_json::from_slice::<serde::de::IgnoredAny>(line) {
-            Ok(_) => (Reason::NotCanonical, "valid JSON but not the ledger's line layout {\"hash\":\"<64 hex>\",\"record\":{…}} in RFC 8785 form".to_owned()),
-            Err(e) => (Reason::Malformed, format!("not JSON: {e}")),
-        };
-        result.problems.push(detail);
-        return result;
+        return Err(not_canonical(
+            "not the ledger's line layout {\"hash\":\"<64 lowercase hex>\",\"record\":{…}}, so no record can be located in it".to_owned(),
+        ));
     };
     if let Err(e) = check_canonical(split.record) {
-        let reason = if serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok() {
-            Reason::NotCanonical
-        } else {
-            Reason::Malformed
-        };
-        result.problems.push((
-            reason,
-            format!("record is not RFC 8785 canonical JSON: {e}"),
-        ));
+        return Err(not_canonical(format!(
+            "record is not RFC 8785 canonical JSON: {e}"
+        )));
     }
     let computed = record_hash(split.record);
     let edited = computed != split.stored_hash;
-    if edited {
-        result.problems.push((
-            Reason::Edited,
-            format!(
-                "content does not match its hash: stored {}, computed {}",
-                to_hex(&split.stored_hash),
-                to_hex(&computed)
-            ),
-        ));
-    }
-    let parsed_envelope = match fast_envelope(split.record) {
-        Some(env) => Ok(env),
-        None => serde_json::from_slice::<EnvelopeRef<'_>>(split.record).map(|e| Envelope {
-            body: e.body.get(),
-            kind: e.kind,
-            prev: e.prev,
-            seq: e.seq,
-            ts: e.ts,
-            v: e.v,
-        }),
+    let schema = |detail: String| {
+        let also = if edited {
+            " (its stored hash does not match its content either)"
+        } else {
+            ""
+        };
+        (Reason::Schema, format!("{detail}{also}"))
     };
-    let envelope = match parsed_envelope {
-        Ok(env) => env,
-        Err(e) => {
-            if result.problems.is_empty() {
-                result
-                    .problems
-                    .push((Reason::Schema, format!("record envelope: {e}")));
+    let envelope = match fast_envelope(split.record) {
+        Some(env) => env,
+        None => match serde_json::from_slice::<EnvelopeRef<'_>>(split.record) {
+            Ok(e) => Envelope {
+                body: e.body.get(),
+                kind: e.kind,
+                prev: e.prev,
+                seq: e.seq,
+                ts: e.ts,
+                v: e.v,
+            },
+            Err(e) => {
+                let message = e.to_string();
+                let message = message.split(" at line ").next().unwrap_or(&message);
+                return Err(schema(format!("record envelope: {message}")));
             }
-            return result;
-        }
-    };
-    let schema = |result: &mut LineResult, detail: String| {
-        result.problems.push((Reason::Schema, detail));
+        },
     };
     if envelope.v != FORMAT_VERSION {
-        schema(
-            &mut result,
-            format!(
-                "format version {} is not supported (this vnx reads version {FORMAT_VERSION}); upgrade vnx",
-                envelope.v
-            ),
-        );
+        return Err(schema(format!(
+            "format version {} is not supported (this vnx reads version {FORMAT_VERSION}); upgrade vnx",
+            envelope.v
+        )));
     }
     if !valid_ts(envelope.ts) {
-        schema(
-            &mut result,
-            format!(
-                "ts {:?} is not RFC 3339 UTC with milliseconds (YYYY-MM-DDTHH:MM:SS.mmmZ)",
-                envelope.ts
-            ),
-        );
+        return Err(schema(format!(
+            "ts {:?} is not an RFC 3339 UTC time with milliseconds (YYYY-MM-DDTHH:MM:SS.mmmZ) on a real calendar date",
+            envelope.ts
+        )));
     }
     let Some(prev) = parse_hex_hash(envelope.prev.as_bytes()) else {
-        schema(&mut result, "prev is not 64 lowercase hex chars".into());
-        return result;
+        return Err(schema("prev is not 64 lowercase hex chars".into()));
     };
     let kind_genesis = envelope.kind == KIND_GENESIS;
     if kind_genesis != (envelope.seq == 0) {
-        schema(
-            &mut result,
-            if kind_genesis {
-                format!(
-                    "a {KIND_GENESIS} record may only be the first record (it has seq {})",
-                    envelope.seq
-                )
-            } else {
-                format!(
-                    "the first record (seq 0) must be {KIND_GENESIS}, not {}",
-                    envelope.kind
-                )
-            },
-        );
+        return Err(schema(if kind_genesis {
+            format!(
+                "a {KIND_GENESIS} record may only be the first record (it has seq {})",
+                envelope.seq
+            )
+        } else {
+            format!(
+                "the first record (seq 0) must be {KIND_GENESIS}, not {}",
+                envelope.kind
+            )
+        }));
     }
-    let info = match validate_body(envelope.kind, envelope.body) {
-        Ok(info) => info,
-        Err(detail) => {
-            schema(&mut result, detail);
-            BodyInfo::Plain
-        }
-    };
-    result.parsed = Some(Parsed {
-        line: line_no,
+    let info = validate_body(envelope.kind, envelope.body).map_err(schema)?;
+    Ok(Parsed {
+        line: 0,
         seq: envelope.seq,
         prev,
         stored: split.stored_hash,
         edited,
         computed,
-        kind_genesis,
         info,
-    });
-    result
+    })
 }
 
 /// A record's envelope with its body as text.
