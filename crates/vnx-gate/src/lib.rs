@@ -45,9 +45,7 @@ pub use coverage::{CommitVerdict, Coverage, CoveredBy};
 pub use error::GateError;
 pub use trust::Trust;
 
-/// File name of the allowed-signers file inside the ledger directory
-/// (OpenSSH `allowed_signers` format, as git's `gpg.ssh.allowedSignersFile`).
-pub const ALLOWED_SIGNERS_FILE: &str = "allowed_signers";
+pub use vnx_ledger::signature::ALLOWED_SIGNERS_FILE;
 
 /// What to check.
 #[derive(Debug, Clone)]

@@ -327,6 +327,202 @@ fn hex_value(b: u8) -> u8 {
     }
 }
 
+/// Whether `bytes` is one JSON text by the grammar of RFC 8259 §2: optional
+/// whitespace (space, tab, `\n`, `\r`), one value, optional whitespace. No
+/// byte order mark, any nesting depth (checked with a heap stack, never the
+/// call stack), any escape `\uXXXX` (lone surrogates included, as the grammar
+/// allows), duplicate keys and any number allowed. `bytes` must already be
+/// valid UTF-8.
+///
+/// Verification uses it to tell `malformed` (not JSON) from `not_canonical`
+/// (JSON, but not the canonical form) the same way whatever the line's depth,
+/// instead of depending on a parser's recursion limit.
+pub fn is_json(bytes: &[u8]) -> bool {
+    let mut g = Grammar { bytes, pos: 0 };
+    g.ws();
+    if !g.text() {
+        return false;
+    }
+    g.ws();
+    g.pos == bytes.len()
+}
+
+struct Grammar<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl Grammar<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.pos += 1;
+        }
+    }
+
+    fn eat(&mut self, byte: u8) -> bool {
+        if self.peek() == Some(byte) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// One value, with containers tracked on `stack` (`b'}'` or `b']'`, the
+    /// closing byte each open container waits for).
+    fn text(&mut self) -> bool {
+        let mut stack: Vec<u8> = Vec::new();
+        loop {
+            // A value is expected here.
+            self.ws();
+            match self.peek() {
+                Some(b'{') => {
+                    self.pos += 1;
+                    self.ws();
+                    if self.eat(b'}') {
+                        // An empty object is a complete value.
+                    } else {
+                        if !self.member_key() {
+                            return false;
+                        }
+                        stack.push(b'}');
+                        continue;
+                    }
+                }
+                Some(b'[') => {
+                    self.pos += 1;
+                    self.ws();
+                    if !self.eat(b']') {
+                        stack.push(b']');
+                        continue;
+                    }
+                }
+                Some(b'"') => {
+                    if !self.string() {
+                        return false;
+                    }
+                }
+                Some(b'-' | b'0'..=b'9') => {
+                    if !self.number() {
+                        return false;
+                    }
+                }
+                Some(b't') => {
+                    if !self.word(b"true") {
+                        return false;
+                    }
+                }
+                Some(b'f') => {
+                    if !self.word(b"false") {
+                        return false;
+                    }
+                }
+                Some(b'n') => {
+                    if !self.word(b"null") {
+                        return false;
+                    }
+                }
+                _ => return false,
+            }
+            // A value is complete: close containers or move to the next element.
+            loop {
+                let Some(&close) = stack.last() else {
+                    return true;
+                };
+                self.ws();
+                if self.eat(b',') {
+                    if close == b'}' && !self.member_key() {
+                        return false;
+                    }
+                    break;
+                }
+                if !self.eat(close) {
+                    return false;
+                }
+                stack.pop();
+            }
+        }
+    }
+
+    /// `ws string ws ':'` of an object member.
+    fn member_key(&mut self) -> bool {
+        self.ws();
+        if self.peek() != Some(b'"') || !self.string() {
+            return false;
+        }
+        self.ws();
+        self.eat(b':')
+    }
+
+    fn word(&mut self, word: &[u8]) -> bool {
+        if self.bytes[self.pos..].starts_with(word) {
+            self.pos += word.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn string(&mut self) -> bool {
+        self.pos += 1; // '"'
+        loop {
+            match self.peek() {
+                None | Some(0x00..=0x1f) => return false,
+                Some(b'"') => {
+                    self.pos += 1;
+                    return true;
+                }
+                Some(b'\\') => match self.bytes.get(self.pos + 1) {
+                    Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.pos += 2,
+                    Some(b'u') => {
+                        let hex = self.bytes.get(self.pos + 2..self.pos + 6);
+                        if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                            return false;
+                        }
+                        self.pos += 6;
+                    }
+                    _ => return false,
+                },
+                Some(_) => self.pos += 1,
+            }
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.pos;
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
+            self.pos += 1;
+        }
+        self.pos - start
+    }
+
+    fn number(&mut self) -> bool {
+        self.eat(b'-');
+        if self.eat(b'0') {
+            // No more integer digits after a leading zero.
+        } else if self.digits() == 0 {
+            return false;
+        }
+        if self.eat(b'.') && self.digits() == 0 {
+            return false;
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.pos += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.pos += 1;
+            }
+            if self.digits() == 0 {
+                return false;
+            }
+        }
+        true
+    }
+}
+
 /// A scanned string: its raw bytes between the quotes, and whether it held escapes.
 struct Key<'a> {
     raw: &'a [u8],
@@ -551,6 +747,44 @@ mod tests {
             parse_strict(r#"{"b":[1,-2],"a":"x"}"#).unwrap(),
             serde_json::json!({"a":"x","b":[1,-2]})
         );
+    }
+
+    #[test]
+    fn is_json_follows_the_rfc_8259_grammar() {
+        for good in [
+            "{}",
+            " [1, -0.5e+3, \"\\u00e9\\ud800\\/\", true, false, null, {\"a\" : {}}] \r\t",
+            "0",
+            "\"\"",
+            r#"{"a":1,"a":2}"#,
+        ] {
+            assert!(is_json(good.as_bytes()), "{good}");
+        }
+        for bad in [
+            "",
+            " ",
+            "\u{feff}{}",
+            "{",
+            "[1,]",
+            "{\"a\":1,}",
+            "{\"a\"}",
+            "01",
+            "1.",
+            "-",
+            "1e",
+            "\"\\x\"",
+            "\"\\u12\"",
+            "\"a\u{1}\"",
+            "nul",
+            "{} {}",
+            "[]]",
+        ] {
+            assert!(!is_json(bad.as_bytes()), "{bad:?}");
+        }
+        // Far deeper than any parser's recursion limit, still decided.
+        let deep = "[".repeat(100_000) + &"]".repeat(100_000);
+        assert!(is_json(deep.as_bytes()));
+        assert!(!is_json(&deep.as_bytes()[1..]));
     }
 
     #[test]

@@ -143,10 +143,34 @@ pub struct EnvelopeRef<'a> {
     pub v: u64,
 }
 
-/// Checks a timestamp is RFC 3339 in UTC as the writer produces it:
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+/// Checks a record's `ts`: exactly `YYYY-MM-DDTHH:MM:SS.mmmZ` (24 ASCII
+/// bytes, uppercase `T` and `Z`, three fraction digits), a real Gregorian
+/// calendar date (so no 30 February; years 0000–9999), hours 00–23, minutes
+/// 00–59, seconds 00–59, and second 60 only as `23:59:60`, where RFC 3339
+/// §5.7 puts a leap second (which days had one is not checked).
 pub fn valid_ts(ts: &str) -> bool {
-    ts.len() == 24 && ts.ends_with('Z') && chrono::DateTime::parse_from_rfc3339(ts).is_ok()
+    let b = ts.as_bytes();
+    let shape = b"dddd-dd-ddTdd:dd:dd.dddZ";
+    if b.len() != shape.len()
+        || !b.iter().zip(shape).all(|(&c, &s)| {
+            if s == b'd' {
+                c.is_ascii_digit()
+            } else {
+                c == s
+            }
+        })
+    {
+        return false;
+    }
+    let num = |r: std::ops::Range<usize>| {
+        b[r].iter()
+            .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'))
+    };
+    let (year, month, day) = (num(0..4), num(5..7), num(8..10));
+    let (hour, minute, second) = (num(11..13), num(14..16), num(17..19));
+    let date_ok = chrono::NaiveDate::from_ymd_opt(year as i32, month, day).is_some();
+    let second_ok = second <= 59 || (second == 60 && hour == 23 && minute == 59);
+    date_ok && hour <= 23 && minute <= 59 && second_ok
 }
 
 /// Formats a UTC time the way records store it.
@@ -192,5 +216,19 @@ mod tests {
         assert!(!valid_ts("2026-11-21T19:42:14Z"));
         assert!(!valid_ts("2026-11-21T19:42:14.123+01:00"));
         assert!(!valid_ts("2026-13-21T19:42:14.123Z"));
+        assert!(valid_ts("2024-02-29T00:00:00.000Z"), "leap year");
+        assert!(!valid_ts("2026-02-29T00:00:00.000Z"), "not a leap year");
+        assert!(!valid_ts("2026-02-30T00:00:00.000Z"), "30 February");
+        assert!(!valid_ts("2026-04-31T00:00:00.000Z"));
+        assert!(
+            valid_ts("2026-12-31T23:59:60.000Z"),
+            "leap second at 23:59:60"
+        );
+        assert!(!valid_ts("2026-12-31T12:34:60.000Z"), "second 60 elsewhere");
+        assert!(!valid_ts("2026-12-31T24:00:00.000Z"));
+        assert!(!valid_ts("2026-11-21 19:42:14.123Z"), "space for T");
+        assert!(!valid_ts("2026-11-21t19:42:14.123z"), "lowercase t and z");
+        assert!(!valid_ts("2026-11-21T19:42:14.1234"));
+        assert!(!valid_ts("２026-11-21T19:42:14.123Z"), "non-ASCII digit");
     }
 }

@@ -37,6 +37,9 @@ use crate::error::LedgerError;
 use crate::record::split_line;
 use crate::store::is_segment_name;
 
+/// File name of the ledger's OpenSSH allowed-signers file, in the ledger
+/// directory: whose signatures `vnx gate` trusts (read at the base revision).
+pub const ALLOWED_SIGNERS_FILE: &str = "allowed_signers";
 /// File-name suffix of a segment's signature file: `<segment>.sig`.
 pub const SIGNATURE_SUFFIX: &str = ".sig";
 /// First line of a head statement (format and version).

@@ -1,7 +1,10 @@
-//! The JSON Schemas in `schemas/` are generated from the `vnx-types` structs
-//! the ledger validates with. This test fails when a committed schema is stale
-//! (run with `VNX_UPDATE_SCHEMAS=1` to regenerate), and checks that the schema
-//! and the types accept and refuse the same example documents.
+//! The JSON Schemas of the record bodies in `schemas/` are generated from the
+//! `vnx-types` structs the ledger validates with, each with its `$id`
+//! (`urn:vnx:ledger:v1:body:<kind>`, the version being the ledger format's).
+//! This test fails when a committed schema is stale (run with
+//! `VNX_UPDATE_SCHEMAS=1` to regenerate) or when FORMAT.md does not name a
+//! schema by its `$id`, and checks that the schema and the types accept and
+//! refuse the same example documents.
 
 // Helpers outside #[test] functions may panic on setup failures.
 #![allow(clippy::unwrap_used, clippy::format_collect)]
@@ -16,9 +19,49 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn check_generated(file: &str, schema: &schemars::Schema) {
+/// Every body schema: file in `schemas/`, record kind, generated schema.
+fn body_schemas() -> Vec<(&'static str, &'static str, schemars::Schema)> {
+    use vnx_types::{ApprovalBody, GenesisBody, NoteBody, RepairBody};
+    vec![
+        (
+            "genesis.schema.json",
+            "segment.genesis",
+            schemars::schema_for!(GenesisBody),
+        ),
+        (
+            "dispatch-started.schema.json",
+            "dispatch.started",
+            schemars::schema_for!(DispatchStarted),
+        ),
+        (
+            "receipt.schema.json",
+            "dispatch.receipt",
+            schemars::schema_for!(DispatchReceipt),
+        ),
+        (
+            "repair.schema.json",
+            "repair",
+            schemars::schema_for!(RepairBody),
+        ),
+        ("note.schema.json", "note", schemars::schema_for!(NoteBody)),
+        (
+            "approval.schema.json",
+            "approval",
+            schemars::schema_for!(ApprovalBody),
+        ),
+    ]
+}
+
+/// The `$id` of a kind's body schema: a name, not a location, so it stays
+/// the same wherever the files are published.
+fn schema_id(kind: &str) -> String {
+    format!("urn:vnx:ledger:v1:body:{kind}")
+}
+
+fn check_generated(file: &str, kind: &str, mut schema: schemars::Schema) {
+    schema.insert("$id".into(), Value::String(schema_id(kind)));
     let path = root().join("schemas").join(file);
-    let mut text = serde_json::to_string_pretty(schema).unwrap();
+    let mut text = serde_json::to_string_pretty(&schema).unwrap();
     text.push('\n');
     if std::env::var_os("VNX_UPDATE_SCHEMAS").is_some() {
         std::fs::write(&path, &text).unwrap();
@@ -34,21 +77,24 @@ fn check_generated(file: &str, schema: &schemars::Schema) {
 
 #[test]
 fn committed_schemas_match_the_types() {
-    check_generated(
-        "receipt.schema.json",
-        &schemars::schema_for!(DispatchReceipt),
-    );
-    check_generated(
-        "dispatch-started.schema.json",
-        &schemars::schema_for!(DispatchStarted),
-    );
-    check_generated(
-        "approval.schema.json",
-        &schemars::schema_for!(vnx_types::ApprovalBody),
-    );
+    for (file, kind, schema) in body_schemas() {
+        check_generated(file, kind, schema);
+    }
 }
 
-fn agree<T: DeserializeOwned>(schema_file: &str, examples: &str) {
+#[test]
+fn the_format_names_every_body_schema_by_its_id() {
+    let format = std::fs::read_to_string(root().join("ledger/FORMAT.md")).unwrap();
+    for (file, kind, _) in body_schemas() {
+        let id = schema_id(kind);
+        assert!(
+            format.contains(&format!("`{id}`")),
+            "ledger/FORMAT.md does not reference {file} by its $id {id}"
+        );
+    }
+}
+
+fn agree<T: DeserializeOwned>(schema_file: &str, examples: &str, kind: &str) {
     let schema: Value = serde_json::from_str(
         &std::fs::read_to_string(root().join("schemas").join(schema_file)).unwrap(),
     )
@@ -75,11 +121,6 @@ fn agree<T: DeserializeOwned>(schema_file: &str, examples: &str) {
         }
         // The ledger's own body check is the one that runs on append and verify.
         let canonical = String::from_utf8(serde_jcs::to_vec(&doc).unwrap()).unwrap();
-        let kind = if examples == "receipt" {
-            "dispatch.receipt"
-        } else {
-            "dispatch.started"
-        };
         assert_eq!(
             vnx_ledger::schema::validate_body(kind, &canonical).is_ok(),
             expected,
@@ -95,5 +136,11 @@ fn agree<T: DeserializeOwned>(schema_file: &str, examples: &str) {
 
 #[test]
 fn schema_and_types_agree_on_receipt_examples() {
-    agree::<DispatchReceipt>("receipt.schema.json", "receipt");
+    agree::<DispatchReceipt>("receipt.schema.json", "receipt", "dispatch.receipt");
+}
+
+#[test]
+fn schema_and_types_agree_on_note_and_repair_examples() {
+    agree::<vnx_types::NoteBody>("note.schema.json", "note", "note");
+    agree::<vnx_types::RepairBody>("repair.schema.json", "repair", "repair");
 }

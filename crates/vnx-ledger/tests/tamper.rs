@@ -19,10 +19,14 @@ fn setup() -> (tempfile::TempDir, std::path::PathBuf) {
     (tmp, dir)
 }
 
+/// The first error finding (an orphan warning may come before it).
 fn first(dir: &std::path::Path) -> (u64, Reason) {
     let (ok, findings) = found(dir, &VerifyOptions::default());
     assert!(!ok, "tampering went undetected");
-    findings[0]
+    findings
+        .into_iter()
+        .find(|(_, r)| r.severity() == vnx_ledger::Severity::Error)
+        .unwrap()
 }
 
 #[test]
@@ -78,9 +82,11 @@ fn one_flipped_byte_in_each_kind_of_position_is_detected_on_its_line() {
         first(&dir)
     };
     assert_eq!((line, reason), (13, Reason::Edited), "stored hash digit");
+    // A change that also breaks the schema is reported as schema: a line
+    // gets one finding, the first of malformed, not canonical, schema, edited.
     assert_eq!(
         flip(|l| after("\"prev\":\"")(l), b'z'),
-        (13, Reason::Edited),
+        (13, Reason::Schema),
         "prev"
     );
     assert_eq!(
@@ -95,12 +101,12 @@ fn one_flipped_byte_in_each_kind_of_position_is_detected_on_its_line() {
     );
     assert_eq!(
         flip(|l| after("\"kind\":\"dispatch.")(l), b'x'),
-        (13, Reason::Edited),
+        (13, Reason::Schema),
         "kind"
     );
     assert_eq!(
         flip(|l| after("\"dispatch_")(l), b'J'),
-        (13, Reason::Edited),
+        (13, Reason::Schema),
         "body key"
     );
     assert_eq!(
@@ -408,9 +414,7 @@ fn schema_violations_are_reported_even_when_rehashed() {
     ] {
         let (_tmp, dir) = setup();
         rehash_edit(&seg(&dir), 12, edit);
-        let (ok, findings) = found(&dir, &VerifyOptions::default());
-        assert!(!ok, "{what}");
-        assert_eq!(findings[0], (13, Reason::Schema), "{what}: {findings:?}");
+        assert_eq!(first(&dir), (13, Reason::Schema), "{what}");
     }
 }
 
@@ -539,5 +543,141 @@ fn findings_keep_their_line_numbers_across_parallel_blocks() {
             vec![(702, Reason::DeletedOrReordered), (1233, Reason::Edited)],
             "threads={threads}"
         );
+    }
+}
+
+/// A valid line (hash and chain correct) of exactly `len` bytes without its
+/// `\n`: a note whose text pads it, linked after `prev` with seq `seq`.
+fn note_line_of(len: usize, seq: u64, prev: &str) -> Vec<u8> {
+    let record = |text: &str| {
+        format!(
+            r#"{{"body":{{"text":"{text}"}},"kind":"note","prev":"{prev}","seq":{seq},"ts":"2026-11-21T12:00:00.000Z","v":1}}"#
+        )
+    };
+    let overhead = vnx_ledger::record::build_line(record("").as_bytes())
+        .1
+        .len()
+        - 1;
+    let text = "a".repeat(len - overhead);
+    let line = vnx_ledger::record::build_line(record(&text).as_bytes()).1;
+    assert_eq!(line.len(), len + 1);
+    line
+}
+
+fn head_hash(path: &std::path::Path) -> String {
+    let last = lines(path).pop().unwrap();
+    String::from_utf8(last[9..9 + 64].to_vec()).unwrap()
+}
+
+#[test]
+fn the_line_limit_is_64_mib_without_the_newline() {
+    let max = vnx_ledger::verify::MAX_LINE_BYTES;
+    assert_eq!(max, 64 << 20);
+    for (len, ok) in [(max, true), (max + 1, false), (70_000_000, false)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("ledger");
+        build(&dir, ID_A, SEGMENT, 1);
+        let path = seg(&dir);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.extend_from_slice(&note_line_of(len, 2, &head_hash(&path)));
+        std::fs::write(&path, bytes).unwrap();
+        let (verified, findings) = found(&dir, &VerifyOptions::default());
+        if ok {
+            assert!(
+                verified,
+                "a line of exactly {len} bytes is allowed: {findings:?}"
+            );
+        } else {
+            assert_eq!(findings, vec![(3, Reason::Malformed)], "{len} bytes");
+        }
+    }
+}
+
+#[test]
+fn symbolic_links_are_reported_and_never_followed() {
+    // A segment replaced by a link to a file outside the ledger.
+    let (tmp, dir) = setup();
+    std::fs::remove_file(seg(&dir)).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", seg(&dir)).unwrap();
+    for strict in [false, true] {
+        let options = VerifyOptions {
+            strict,
+            ..Default::default()
+        };
+        let report = vnx_ledger::verify_paths(std::slice::from_ref(&dir), &options).unwrap();
+        assert!(!report.ok);
+        let f: Vec<_> = report.all_findings().collect();
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!((f[0].line, f[0].reason), (0, Reason::Symlink));
+        assert_eq!(f[0].path, seg(&dir));
+        assert!(f[0].detail.contains("/etc/passwd"), "{}", f[0].detail);
+    }
+    // The same link given as the path to verify.
+    let (ok, findings) = found(&seg(&dir), &VerifyOptions::default());
+    assert!(!ok);
+    assert_eq!(findings, vec![(0, Reason::Symlink)]);
+
+    // A ledger directory that is a link, with or without a trailing slash.
+    let (_tmp2, real) = setup();
+    let link = tmp.path().join("linked-ledger");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    for path in [link.clone(), tmp.path().join("linked-ledger/")] {
+        let (ok, findings) = found(&path, &VerifyOptions::default());
+        assert!(!ok);
+        assert_eq!(findings, vec![(0, Reason::Symlink)], "{}", path.display());
+    }
+
+    // A manifest that is a link: nothing in the directory is verified.
+    let (_tmp3, dir3) = setup();
+    let manifest = dir3.join("ledger.json");
+    let copy = dir3.with_file_name("manifest-copy.json");
+    std::fs::rename(&manifest, &copy).unwrap();
+    std::os::unix::fs::symlink(&copy, &manifest).unwrap();
+    let report =
+        vnx_ledger::verify_paths(std::slice::from_ref(&dir3), &VerifyOptions::default()).unwrap();
+    assert!(!report.ok);
+    assert!(report.segments.is_empty());
+    let f: Vec<_> = report.all_findings().collect();
+    assert_eq!((f.len(), f[0].reason), (1, Reason::Symlink));
+}
+
+#[test]
+fn a_checkpoint_of_another_ledger_or_without_a_manifest_is_refused() {
+    let (tmp, dir) = setup();
+    let other = tmp.path().join("other");
+    build(&other, ID_B, SEGMENT, 3);
+    let (cp, _) = take_checkpoint(&other).unwrap();
+    let options = VerifyOptions {
+        checkpoint: cp.clone(),
+        ..Default::default()
+    };
+    for path in [dir.clone(), seg(&dir)] {
+        let err = vnx_ledger::verify_paths(std::slice::from_ref(&path), &options).unwrap_err();
+        assert!(matches!(err, LedgerError::Checkpoint { .. }), "{err}");
+        assert!(err.to_string().contains(ID_B), "{err}");
+    }
+    // A lone segment without ledger.json: nothing ties the checkpoint to it.
+    std::fs::remove_file(dir.join("ledger.json")).unwrap();
+    let err = vnx_ledger::verify_paths(&[seg(&dir)], &options).unwrap_err();
+    assert!(err.to_string().contains("ledger.json"), "{err}");
+}
+
+#[test]
+fn a_manifest_that_is_not_exactly_canonical_is_a_finding() {
+    for text in [
+        format!("{{\"format\":\"vnx-ledger\",\"ledger_id\":\"{ID_A}\",\"v\":1}}"),
+        format!("{{\"ledger_id\":\"{ID_A}\",\"format\":\"vnx-ledger\",\"v\":1}}\n"),
+        format!("{{\"format\":\"vnx-ledger\",\"ledger_id\":\"{ID_A}\",\"v\":2}}\n"),
+        format!(
+            "{{\"format\":\"vnx-ledger\",\"ledger_id\":\"{}\",\"v\":1}}\n",
+            ID_A.to_uppercase()
+        ),
+        "not json\n".to_owned(),
+    ] {
+        let (_tmp, dir) = setup();
+        std::fs::write(dir.join("ledger.json"), &text).unwrap();
+        let (ok, findings) = found(&dir, &VerifyOptions::default());
+        assert!(!ok, "{text:?}");
+        assert_eq!(findings, vec![(0, Reason::Manifest)], "{text:?}");
     }
 }
