@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The one test command (named in README.md; CI runs it through .ci/run).
 #
-# Installs what the tests need — the pinned agent CLIs from the npm registry
-# and tmux from Debian — then checks formatting and lints and runs every
-# test in the workspace: unit, property, conformance-vector, end-to-end and
-# real-CLI tests.
+# Installs what the tests need — the pinned agent CLIs from the npm registry,
+# tmux from Debian, and a Python venv with the pinned lxml from PyPI — then
+# checks formatting and lints and runs every test in the workspace: unit,
+# property, conformance-vector, end-to-end and real-CLI tests.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -13,6 +13,9 @@ bash tests/agent-clis/install.sh
 
 echo "== installing Chromium (Debian) and playwright-core for the dashboard's browser test"
 bash tests/browser/install.sh
+
+echo "== making tests/.venv with the pinned lxml that validates JUnit reports against tests/xsd/"
+bash tests/xsd/install.sh
 
 # Test scratch directories live outside /tmp: codex (0.169) sandboxes its
 # file edits with bubblewrap when it is installed, and its sandbox gives the
