@@ -70,12 +70,23 @@ fn started(id: &str) -> String {
         + "\n"
 }
 
-/// A repository whose main branch has a ledger with one passed dispatch.
+/// A repository whose main branch has a ledger with one passed dispatch,
+/// written by a key its `allowed_signers` lists, and commit coverage off:
+/// these tests check the ledger rules (`gate_signed.rs` checks coverage).
 fn repo() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("repo");
     std::fs::create_dir(&root).unwrap();
     git(&root, &["init", "-q", "-b", "main"]);
+    let key = vnx_tests::TestKey::new(&tmp.path().join("keys"), "ci");
+    key.configure(&root);
+    std::fs::create_dir_all(root.join("ledger")).unwrap();
+    std::fs::write(
+        root.join("ledger/allowed_signers"),
+        key.allowed_line("ci@runner", None),
+    )
+    .unwrap();
+    std::fs::write(root.join("vnx.toml"), "[merge_gate]\ncoverage = false\n").unwrap();
     let input = started("d-1") + &receipt("d-1", "passed", None);
     assert!(
         vnx(&root, &["ledger", "append"], input.as_bytes())
@@ -225,7 +236,9 @@ fn an_unknown_base_is_a_usage_error() {
     let out = vnx(&root, &["gate", "--base", "no-such-branch"], b"");
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        all(&out).contains("unknown revision") && all(&out).contains("fetch"),
+        all(&out).contains("no-such-branch")
+            && all(&out).contains("is not a commit")
+            && all(&out).contains("fetch"),
         "{}",
         all(&out)
     );

@@ -40,7 +40,16 @@ pub fn run(args: &StatsArgs) -> Result<Outcome> {
     if location.segment.is_some() {
         bail!("--ledger must name the ledger directory for `vnx stats`, not one segment");
     }
-    let stats = vnx_stats::compute(&location.dir, &StatsFilter { since })?;
+    // Without --ledger, runs not merged yet (the local journal) count too.
+    let journal = args
+        .ledger
+        .is_none()
+        .then(|| crate::locate::repo_root(&cwd).map(|r| r.join(vnx_core::pipeline::JOURNAL_DIR)))
+        .flatten()
+        .filter(|j| j.join(vnx_ledger::store::MANIFEST_FILE).is_file());
+    let mut dirs = vec![location.dir.as_path()];
+    dirs.extend(journal.as_deref());
+    let stats = vnx_stats::compute_many(&dirs, &StatsFilter { since })?;
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&stats)?)?;
     } else {

@@ -326,6 +326,7 @@ impl Dashboard {
         let (shutdown, _) = watch::channel(false);
         let mut tracker = Tracker::new(
             options.ledger_dir.clone(),
+            options.root.join(vnx_core::pipeline::JOURNAL_DIR),
             options.root.join(vnx_core::pipeline::RUNS_DIR),
         );
         let shared = Arc::new(Shared {

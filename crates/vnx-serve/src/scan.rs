@@ -69,6 +69,8 @@ pub(crate) struct ScanResult {
 /// The scanner's memory between scans.
 pub(crate) struct Tracker {
     ledger_dir: PathBuf,
+    /// The local journal (`.vnx/ledger/`): runs not merged yet.
+    journal_dir: PathBuf,
     runs_dir: PathBuf,
     segments: BTreeMap<PathBuf, Cursor>,
     pub heads: BTreeMap<String, SegmentHead>,
@@ -82,9 +84,10 @@ pub(crate) struct Tracker {
 }
 
 impl Tracker {
-    pub fn new(ledger_dir: PathBuf, runs_dir: PathBuf) -> Tracker {
+    pub fn new(ledger_dir: PathBuf, journal_dir: PathBuf, runs_dir: PathBuf) -> Tracker {
         Tracker {
             ledger_dir,
+            journal_dir,
             runs_dir,
             segments: BTreeMap::new(),
             heads: BTreeMap::new(),
@@ -106,7 +109,17 @@ impl Tracker {
     }
 
     fn scan_ledger(&mut self, out: &mut ScanResult) {
-        let paths = match vnx_ledger::read::segment_paths(&self.ledger_dir) {
+        let listed = vnx_ledger::read::segment_paths(&self.ledger_dir).and_then(|mut p| {
+            if self
+                .journal_dir
+                .join(vnx_ledger::store::MANIFEST_FILE)
+                .is_file()
+            {
+                p.extend(vnx_ledger::read::segment_paths(&self.journal_dir)?);
+            }
+            Ok(p)
+        });
+        let paths = match listed {
             Ok(p) => {
                 if self.ledger_error.take().is_some() {
                     out.ledger_changed = true;
@@ -176,10 +189,16 @@ impl Tracker {
         if file.seek(SeekFrom::Start(cursor.offset)).is_err() {
             return cursor;
         }
-        let segment = path
+        let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        // The journal's segments may share a name with the ledger's.
+        let segment = if path.parent() == Some(self.journal_dir.as_path()) {
+            format!("{}/{name}", vnx_core::pipeline::JOURNAL_DIR)
+        } else {
+            name
+        };
         let mut reader = BufReader::new(file);
         let mut buf = Vec::new();
         // One line at a time, and at most MAX_LINE_BYTES of it: a huge

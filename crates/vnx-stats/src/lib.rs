@@ -194,12 +194,24 @@ pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Sinc
 /// segments. Lines that are not records are skipped (`vnx verify-ledger`
 /// reports them).
 pub fn compute(dir: &Path, filter: &StatsFilter) -> Result<Stats, LedgerError> {
-    vnx_ledger::store::read_manifest(dir)?;
+    compute_many(&[dir], filter)
+}
+
+/// [`compute`] over several ledger directories at once — the committed
+/// ledger and the local journal of runs not merged yet — each dispatch
+/// counted once however many of them hold a copy of its receipt.
+///
+/// # Errors
+/// As [`compute`], for any of the directories.
+pub fn compute_many(dirs: &[&Path], filter: &StatsFilter) -> Result<Stats, LedgerError> {
     let mut acc = Aggregator::new(filter);
-    for path in segment_paths(dir)? {
-        for item in SegmentReader::open(&path)? {
-            if let Ok(record) = item? {
-                acc.add(&record);
+    for dir in dirs {
+        vnx_ledger::store::read_manifest(dir)?;
+        for path in segment_paths(dir)? {
+            for item in SegmentReader::open(&path)? {
+                if let Ok(record) = item? {
+                    acc.add(&record);
+                }
             }
         }
     }
