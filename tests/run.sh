@@ -19,8 +19,9 @@ bash tests/xsd/install.sh
 
 # Test scratch directories live outside /tmp: codex (0.169) sandboxes its
 # file edits with bubblewrap when it is installed, and its sandbox gives the
-# worker a private /tmp, so a project under /tmp cannot be written.
-export TMPDIR="$PWD/target/test-tmp"
+# worker a private /tmp, so a project under /tmp cannot be written. Nor
+# inside this checkout: some tests need a directory outside any git repository.
+export TMPDIR=/var/tmp/vnx-tests
 mkdir -p "$TMPDIR"
 
 echo "== cargo fmt --check"
