@@ -30,6 +30,16 @@
 //! branch gets a copy (same ledger id); commit it on the main branch first so
 //! that the merge does not meet an untracked `ledger.json`.
 //!
+//! **A hostile worker cannot reach the user's repository through vnx.** The
+//! dispatch commit runs git pinned to the worktree's own git directory
+//! ([`vnx_git::Pinned`]), after checking that its `.git` file, git
+//! directories and branch are what vnx created — a worktree found tampered
+//! with ends the dispatch in an `error` receipt and is kept as it is;
+//! commits the worker made on a detached HEAD that descend from the branch
+//! are moved onto it. The receipt is appended even when the worker deleted
+//! the ledger: its `ledger.json` (read at setup) is written back and the
+//! segment restarted with the started record.
+//!
 //! Files: `<root>/.vnx/runs/<id>/` holds the worker's event logs (`worker/`),
 //! the review's (`review/`) and the report file the worker is asked to write
 //! (`report.json`), outside the worktree so that the dispatch commit never
@@ -45,6 +55,7 @@
 //! Units: durations in milliseconds, money in integer micro-USD.
 
 mod error;
+mod guard;
 mod review;
 
 use std::path::{Path, PathBuf};
@@ -521,6 +532,8 @@ struct Setup {
     warnings: Vec<String>,
     /// Receipt hashes this dispatch builds on.
     builds_on: Vec<String>,
+    /// The ledger's `ledger.json` bytes, to put it back if a worker deletes it.
+    manifest: Vec<u8>,
     /// Who vnx's commits on the dispatch branch are by (and git's fsync
     /// choice), read while the worktree was created (`None`: in place, or
     /// the read failed and is retried when needed).
@@ -552,6 +565,7 @@ fn setup(
     };
     let ledger = Ledger::open_or_create(&plan.ledger_dir)
         .map_err(PipelineError::ledger(&plan.ledger_dir))?;
+    let manifest = guard::read_manifest(&plan.ledger_dir)?;
     let segment = inputs.segment.clone().unwrap_or_else(|| {
         let branch = plan
             .repo_info
@@ -628,6 +642,7 @@ fn setup(
             .iter()
             .map(|b| b.receipt_hash.clone())
             .collect(),
+        manifest,
         commit_settings,
     })
 }
@@ -646,6 +661,8 @@ impl Plan {
 struct ReceiptGuard {
     ledger: Ledger,
     segment: String,
+    manifest: Vec<u8>,
+    started: DispatchStarted,
     receipt: DispatchReceipt,
     start: Instant,
     armed: bool,
@@ -669,8 +686,14 @@ impl Drop for ReceiptGuard {
                 .to_owned()
         });
         self.receipt.duration_ms = self.start.elapsed().as_millis() as u64;
-        if let Ok(record) = NewRecord::new(KIND_DISPATCH_RECEIPT, &self.receipt) {
-            let _ = self.ledger.append(&self.segment, &[record]);
+        let started_lost = guard::restore_ledger(
+            self.ledger.dir(),
+            &self.manifest,
+            &self.segment,
+            &mut self.receipt.warnings,
+        );
+        if let Ok(records) = guard::receipt_records(&self.started, &self.receipt, started_lost) {
+            let _ = self.ledger.append(&self.segment, &records);
         }
     }
 }
@@ -736,6 +759,8 @@ pub async fn run_dispatch(
     let mut guard = ReceiptGuard {
         ledger: s.ledger.clone(),
         segment: s.segment.clone(),
+        manifest: s.manifest.clone(),
+        started: s.started.clone(),
         receipt: draft_receipt(&s, initial_report.info),
         start,
         armed: true,
@@ -758,13 +783,19 @@ pub async fn run_dispatch(
     events(PipelineEvent::Phase(Phase::Receipt));
     guard.receipt.duration_ms = start.elapsed().as_millis() as u64;
     guard.armed = false;
+    let started_lost = guard::restore_ledger(
+        &s.plan.ledger_dir,
+        &s.manifest,
+        &s.segment,
+        &mut guard.receipt.warnings,
+    );
     let receipt = guard.receipt.clone();
-    let record = NewRecord::new(KIND_DISPATCH_RECEIPT, &receipt)?;
+    let records = guard::receipt_records(&s.started, &receipt, started_lost)?;
     // The branch's copy of the ledger is written while the repository's
     // ledger syncs: different files, each append waits on its own fsync.
     let (appended, branch_files) = std::thread::scope(|scope| {
         let branch = scope.spawn(|| write_branch_ledger(&s, inputs, &receipt));
-        let appended = s.ledger.append(&s.segment, &[record]);
+        let appended = s.ledger.append(&s.segment, &records);
         let branch = branch
             .join()
             .unwrap_or_else(|_| Err("writing the branch's ledger panicked".to_owned()));
@@ -833,7 +864,13 @@ pub async fn run_dispatch(
         // its index up to the files it already has, so it shows clean.
         if kept_worktree.is_some() && !committed_paths.is_empty() {
             let paths: Vec<&Path> = committed_paths.iter().map(PathBuf::as_path).collect();
-            if let Err(e) = vnx_git::reset_paths(&wt.path, &paths) {
+            let reset = guard::pinned(&s)
+                .map_err(|e| e.to_string())
+                .and_then(|p| match p {
+                    Some(p) => p.reset_paths(&paths).map_err(|e| e.to_string()),
+                    None => Ok(()),
+                });
+            if let Err(e) = reset {
                 events(PipelineEvent::Warning(format!(
                     "the receipt is committed on {}, but the kept worktree's index was not updated ({e}); `git status` there shows the ledger files as changed",
                     wt.branch
@@ -1012,13 +1049,9 @@ async fn body(
     let mut facts = None;
     if let Some(base) = &s.base {
         events(PipelineEvent::Phase(Phase::Commit));
-        let committed = if let Some(wt) = &s.worktree {
+        let committed = if let Some(pinned) = guard::pinned(s)? {
             let message = commit_message(&s.plan.id, &s.plan.skill.name, &inputs.task);
-            let identity = match &s.commit_settings {
-                Some(settings) => settings.identity.clone(),
-                None => vnx_git::identity(&wt.path)?,
-            };
-            Some(vnx_git::commit_work(&wt.path, &message, &identity)?.head)
+            Some(guard::commit_work(s, &pinned, &message, r)?)
         } else {
             r.warnings.push(
                 "--in-place: nothing was committed; the git facts cover only commits the worker made"
@@ -1031,11 +1064,13 @@ async fn body(
             None => vnx_git::head_commit(&s.plan.workdir)?,
         };
         // Nothing committed (by vnx or the worker): the facts are known without asking git.
+        // Commits only: read from the repository itself, whatever the
+        // worktree's `.git` file says by now.
         let f = if head == *base {
             empty_facts(base)
         } else {
             vnx_git::diff_facts(
-                &s.plan.workdir,
+                s.plan.repo.as_deref().unwrap_or(&s.plan.workdir),
                 base,
                 &head,
                 vnx_git::DiffOptions::default(),
@@ -1415,11 +1450,8 @@ fn write_branch_ledger(
     let manifest = dir.join(vnx_ledger::store::MANIFEST_FILE);
     if !manifest.exists() {
         std::fs::create_dir_all(&dir).map_err(|e| fail("creating the ledger directory", &e))?;
-        std::fs::copy(
-            s.plan.ledger_dir.join(vnx_ledger::store::MANIFEST_FILE),
-            &manifest,
-        )
-        .map_err(|e| fail("copying ledger.json", &e))?;
+        // The bytes read at setup: the repository's copy may be gone.
+        std::fs::write(&manifest, &s.manifest).map_err(|e| fail("copying ledger.json", &e))?;
     }
     let ledger = Ledger::open(&dir).map_err(|e| fail("opening the branch's ledger", &e))?;
     let segment = vnx_ledger::default_segment_name(&inputs.writer, branch);
