@@ -10,7 +10,7 @@
 #[path = "run_common.rs"]
 mod common;
 
-use common::{Sandbox, WRITER, all, kinds, plain_env, receipt, records};
+use common::{Sandbox, WRITER, all, gate, kinds, plain_env, receipt, records};
 use serde_json::Value;
 
 /// `vnx.toml` whose provider `fake` runs the fake agent with `actions`,
@@ -216,7 +216,9 @@ fn a_worker_that_deletes_the_ledger_still_gets_a_receipt() {
     let out = run(&sb, id);
     let ctx = all(&out);
     let r = receipt(&out);
-    assert_ne!(r["status"], "passed", "{ctx}");
+    assert_eq!(r["status"], "failed", "{ctx}");
+    let detail = gate(&r, "side-effects")["detail"].as_str().unwrap();
+    assert!(detail.contains("ledger"), "{detail}");
     // The ledger is back with the same id, holding this dispatch's records.
     assert_eq!(
         std::fs::read(sb.repo.join("ledger/ledger.json")).unwrap(),
@@ -224,7 +226,7 @@ fn a_worker_that_deletes_the_ledger_still_gets_a_receipt() {
     );
     assert_eq!(
         kinds(&sb.main_segment()),
-        ["genesis", "dispatch.started", "dispatch.receipt"],
+        ["segment.genesis", "dispatch.started", "dispatch.receipt"],
         "{ctx}"
     );
     assert_eq!(main_receipts(&sb)[0]["dispatch_id"], id);
@@ -235,5 +237,78 @@ fn a_worker_that_deletes_the_ledger_still_gets_a_receipt() {
     assert!(
         branch_has(&sb, &format!("vnx/{id}"), &format!("ledger/{segment}")),
         "{ctx}"
+    );
+}
+
+#[test]
+fn the_side_effects_gate_names_what_the_worker_did_outside_its_worktree() {
+    let actions = [
+        "--write",
+        "work.txt",
+        "work",
+        "--write",
+        "../../../README.md",
+        "rewritten by the worker",
+        "--run",
+        "git",
+        "tag",
+        "evil",
+        "--end",
+        "--run",
+        "git",
+        "push",
+        "-q",
+        "origin",
+        "HEAD:refs/heads/stolen",
+        "--end",
+        "--run",
+        "setsid",
+        "-f",
+        "sleep",
+        "1000",
+        "--end",
+    ];
+    let sb = Sandbox::new(&fake_toml(&actions, ""));
+    let remote = sb.tmp.path().join("remote.git");
+    common::git(
+        sb.tmp.path(),
+        &["init", "-q", "--bare", remote.to_str().unwrap()],
+    );
+    sb.git(&["remote", "add", "origin", remote.to_str().unwrap()]);
+    let id = "d-20260101-000000-0a0005";
+    let out = run(&sb, id);
+    let ctx = all(&out);
+    assert_eq!(out.status.code(), Some(1), "{ctx}");
+    let r = receipt(&out);
+    assert_eq!(r["status"], "failed", "{ctx}");
+    let g = gate(&r, "side-effects");
+    assert_eq!(g["verdict"], "fail", "{ctx}");
+    let detail = g["detail"].as_str().unwrap();
+    for needle in [
+        "README.md modified",
+        "refs/tags/evil created",
+        "tried to git push",
+        "sleep 1000",
+        "vnx killed it",
+    ] {
+        assert!(detail.contains(needle), "{needle} not in {detail}");
+    }
+    // Nothing reached the remote, and the daemon is gone.
+    assert_eq!(common::git(&remote, &["for-each-ref"]), "", "{ctx}");
+    let pid: i32 = detail
+        .split("process ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap();
+    common::wait_for(
+        "the daemon to be reaped",
+        std::time::Duration::from_secs(10),
+        || {
+            std::fs::read_to_string(format!("/proc/{pid}/status")).map_or(true, |s| {
+                s.lines()
+                    .any(|l| l.starts_with("State:") && l.contains('Z'))
+            })
+        },
     );
 }

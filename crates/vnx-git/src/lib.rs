@@ -19,6 +19,8 @@
 //!   send them to the user's repository); [`Pinned::settle`] checks it before
 //!   the dispatch commit and moves the dispatch branch onto commits the
 //!   worker made on a detached HEAD.
+//! - [`refs`], [`listed_files`], [`is_ancestor`]: what the side-effects gate
+//!   compares before and after a worker.
 //! - [`discard`]: remove a dispatch worktree without starting git.
 //! - [`diff_facts`]: commits, changed files with line counts, new/deleted files,
 //!   tests touched, diff stat and the bounded unified diff between base and head;
@@ -35,6 +37,7 @@ mod error;
 mod facts;
 mod pin;
 mod repo;
+mod state;
 mod worktree;
 
 pub use commit::{
@@ -51,6 +54,7 @@ pub use repo::{
     DirtyFile, RepoInfo, common_dir, current_branch, dirty_files, head_commit, repo_info,
     repo_root, resolve_commit,
 };
+pub use state::{is_ancestor, listed_files, refs};
 pub use worktree::{
     BRANCH_PREFIX, PruneReport, RemoveMode, WORKTREES_DIR, Worktree, WorktreeInfo, create,
     create_in, discard, ensure_excluded, list, prune, recorded_base, remove, validate_dispatch_id,

@@ -57,6 +57,7 @@
 mod error;
 mod guard;
 mod review;
+mod side_effects;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -372,6 +373,8 @@ fn plan(inputs: &DispatchInputs) -> Result<Plan, PipelineError> {
         .collect();
     pi.upstream = &upstream;
     let prepared = vnx_prepare::prepare(&pi)?;
+    let mut provider = provider;
+    side_effects::worker_env(&mut provider.config.env, &inputs.env, &id, &run_dir);
     let mut request = prepared.dispatch_request(&provider, &loaded.config.run, &workdir);
     request.json_schema = request.json_schema.as_deref().map(claude_schema);
     if provider.kind == ProviderKind::Claude && request.lane != Lane::Tmux {
@@ -534,6 +537,10 @@ struct Setup {
     builds_on: Vec<String>,
     /// The ledger's `ledger.json` bytes, to put it back if a worker deletes it.
     manifest: Vec<u8>,
+    /// What the side-effects gate watches (`None` in place), and its
+    /// snapshot from before the worker.
+    watch: Option<vnx_govern::side_effects::Scope>,
+    before: Option<Result<vnx_govern::side_effects::Snapshot, String>>,
     /// Who vnx's commits on the dispatch branch are by (and git's fsync
     /// choice), read while the worktree was created (`None`: in place, or
     /// the read failed and is retried when needed).
@@ -582,21 +589,36 @@ fn setup(
         ))?;
     }
     let mut commit_settings = None;
+    let watch = if inputs.in_place {
+        None
+    } else {
+        side_effects::scope(
+            plan.repo.as_deref(),
+            &plan.ledger_dir,
+            &segment,
+            plan.branch.as_deref(),
+        )
+    };
+    let mut before = None;
     let (worktree, base, dirty) = match (&plan.repo_info, inputs.in_place) {
         (Some(info), false) => {
-            // The main tree's `git status` (for the warning) and the commit
-            // identity are read while git checks the worktree out: three
-            // independent git processes at once instead of in a row.
-            let (created, dirty, ident) = std::thread::scope(|scope| {
+            // The main tree's `git status` (for the warning), the commit
+            // identity and the side-effects snapshot are read while git
+            // checks the worktree out: independent git processes at once
+            // instead of in a row.
+            let (created, dirty, ident, snapshot) = std::thread::scope(|scope| {
                 let dirty = scope.spawn(|| dirty_of(&info.root));
                 let ident = scope.spawn(|| vnx_git::commit_settings(&info.root));
+                let snapshot = scope.spawn(|| side_effects::before(watch.as_ref()));
                 let created = vnx_git::create_in(info, &plan.id);
                 (
                     created,
                     dirty.join().ok().flatten(),
                     ident.join().ok().and_then(Result::ok),
+                    snapshot.join().ok().flatten(),
                 )
             });
+            before = snapshot;
             let wt = created?;
             commit_settings = ident;
             let base = wt.base.clone();
@@ -643,6 +665,8 @@ fn setup(
             .map(|b| b.receipt_hash.clone())
             .collect(),
         manifest,
+        watch,
+        before,
         commit_settings,
     })
 }
@@ -1045,43 +1069,42 @@ async fn body(
     r.warnings.extend(run.warnings.iter().cloned());
     let cancelled = cancel.is_cancelled() || run.outcome.class == OutcomeClass::Interrupted;
 
-    // The work, committed on the dispatch branch.
-    let mut facts = None;
-    if let Some(base) = &s.base {
+    // The work, committed on the dispatch branch, while the side-effects
+    // gate looks at what the worker did outside it.
+    if s.base.is_some() {
         events(PipelineEvent::Phase(Phase::Commit));
-        let committed = if let Some(pinned) = guard::pinned(s)? {
-            let message = commit_message(&s.plan.id, &s.plan.skill.name, &inputs.task);
-            Some(guard::commit_work(s, &pinned, &message, r)?)
-        } else {
-            r.warnings.push(
-                "--in-place: nothing was committed; the git facts cover only commits the worker made"
-                    .to_owned(),
-            );
-            None
-        };
-        let head = match committed {
-            Some(head) => head,
-            None => vnx_git::head_commit(&s.plan.workdir)?,
-        };
-        // Nothing committed (by vnx or the worker): the facts are known without asking git.
-        // Commits only: read from the repository itself, whatever the
-        // worktree's `.git` file says by now.
-        let f = if head == *base {
-            empty_facts(base)
-        } else {
-            vnx_git::diff_facts(
-                s.plan.repo.as_deref().unwrap_or(&s.plan.workdir),
-                base,
-                &head,
-                vnx_git::DiffOptions::default(),
-            )?
-        };
-        r.git = Some(f.to_git_facts(s.plan.branch.as_deref(), &rel_worktree(s)));
-        facts = Some(f);
-    } else {
-        r.warnings
-            .push("outside a git repository: git facts are unavailable".to_owned());
     }
+    let (facts, side_effects) = std::thread::scope(|scope| {
+        let side_effects = scope.spawn(|| {
+            side_effects::after(
+                s.watch.as_ref(),
+                s.before.as_ref(),
+                &s.plan.id,
+                &s.plan.workdir,
+                &s.plan.run_dir,
+            )
+        });
+        let facts = commit_and_facts(s, inputs, r);
+        let side_effects = side_effects.join().unwrap_or_else(|_| GateResult {
+            name: vnx_govern::gates::names::SIDE_EFFECTS.to_owned(),
+            layer: GateLayer::Deterministic,
+            verdict: Verdict::Error,
+            detail: "the gate crashed".to_owned(),
+            duration_ms: None,
+            usage: None,
+            cost_usd_micros: None,
+        });
+        (facts, side_effects)
+    });
+    let facts = match facts {
+        Ok(facts) => facts,
+        Err(e) => {
+            // The receipt still shows what the worker did outside its worktree.
+            events(PipelineEvent::Gate(side_effects.clone()));
+            r.gates.push(side_effects);
+            return Err(e);
+        }
+    };
 
     // GOVERN.
     events(PipelineEvent::Phase(Phase::Govern));
@@ -1107,7 +1130,9 @@ async fn body(
     events(PipelineEvent::Phase(Phase::Gates));
     let skill = &s.plan.skill;
     let selected = |name: &str| {
+        // What the worker did outside its worktree is judged for every skill.
         name == vnx_govern::gates::names::WORKER_OUTCOME
+            || name == vnx_govern::gates::names::SIDE_EFFECTS
             || (skill
                 .gates
                 .only
@@ -1130,6 +1155,7 @@ async fn body(
         gates.push(g);
     };
     push(vnx_govern::worker_outcome_gate(run.outcome.class), events);
+    push(side_effects, events);
     let mode = match skill.effective_gate_mode(&config.run) {
         vnx_prepare::GateMode::Shadow => vnx_govern::GateMode::Shadow,
         vnx_prepare::GateMode::Enforce => vnx_govern::GateMode::Enforce,
@@ -1262,6 +1288,49 @@ async fn body(
     );
     r.gates = gates;
     Ok(governed.report)
+}
+
+/// Commits the worker's changes on the dispatch branch (worktree
+/// dispatches) and reads the git facts of `base..head`; `None` outside git.
+fn commit_and_facts(
+    s: &Setup,
+    inputs: &DispatchInputs,
+    r: &mut DispatchReceipt,
+) -> Result<Option<vnx_git::DiffFacts>, PipelineError> {
+    let Some(base) = &s.base else {
+        r.warnings
+            .push("outside a git repository: git facts are unavailable".to_owned());
+        return Ok(None);
+    };
+    let committed = if let Some(pinned) = guard::pinned(s)? {
+        let message = commit_message(&s.plan.id, &s.plan.skill.name, &inputs.task);
+        Some(guard::commit_work(s, &pinned, &message, r)?)
+    } else {
+        r.warnings.push(
+            "--in-place: nothing was committed; the git facts cover only commits the worker made"
+                .to_owned(),
+        );
+        None
+    };
+    let head = match committed {
+        Some(head) => head,
+        None => vnx_git::head_commit(&s.plan.workdir)?,
+    };
+    // Nothing committed (by vnx or the worker): the facts are known without
+    // asking git. Commits only: read from the repository itself, whatever
+    // the worktree's `.git` file says by now.
+    let f = if head == *base {
+        empty_facts(base)
+    } else {
+        vnx_git::diff_facts(
+            s.plan.repo.as_deref().unwrap_or(&s.plan.workdir),
+            base,
+            &head,
+            vnx_git::DiffOptions::default(),
+        )?
+    };
+    r.git = Some(f.to_git_facts(s.plan.branch.as_deref(), &rel_worktree(s)));
+    Ok(Some(f))
 }
 
 /// The dispatch's status from the worker's outcome, cancellation and the gates.
