@@ -312,3 +312,49 @@ fn the_side_effects_gate_names_what_the_worker_did_outside_its_worktree() {
         },
     );
 }
+
+#[test]
+fn a_sandboxed_worker_cannot_write_outside_its_worktree() {
+    // The worktree is <root>/repo/.vnx/worktrees/<id>, HOME is <root>/home.
+    let actions = [
+        "--write",
+        "work.txt",
+        "work",
+        "--write",
+        "../../../escape.txt",
+        "written into the repository root",
+        "--write",
+        "../../../../home/outside.txt",
+        "written into HOME",
+    ];
+    let sb = Sandbox::new(&fake_toml(&actions, "\n[worker]\nsandbox = true\n"));
+    let id = "d-20260101-000000-0a0006";
+    let out = run(&sb, id);
+    let ctx = all(&out);
+    let r = receipt(&out);
+    assert!(!sb.repo.join("escape.txt").exists(), "{ctx}");
+    assert!(!sb.home.join("outside.txt").exists(), "{ctx}");
+    // The writes failed in the worker, not after it: its own output says so.
+    let log = std::fs::read_to_string(
+        sb.repo
+            .join(".vnx/runs")
+            .join(id)
+            .join("worker/attempt-1.events.ndjson"),
+    )
+    .unwrap();
+    let writes: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["type"] == "write")
+        .collect();
+    assert_eq!(writes.len(), 3, "{log}");
+    assert_eq!(writes[0]["ok"], true, "{log}");
+    for w in &writes[1..] {
+        assert_eq!(w["ok"], false, "{log}");
+        assert!(w["error"].as_str().unwrap().contains("Read-only"), "{log}");
+    }
+    // The dispatch ends as usual, with a receipt and the work on its branch.
+    assert_eq!(r["status"], "passed", "{ctx}");
+    assert_eq!(main_receipts(&sb).len(), 1, "{ctx}");
+    assert!(branch_has(&sb, &format!("vnx/{id}"), "work.txt"), "{ctx}");
+}

@@ -348,6 +348,11 @@ pub fn leftover_processes(dispatch_id: &str, worktree: &Path) -> Vec<Leftover> {
             continue;
         }
         let dir = entry.path();
+        // vnx's own git processes (this or a parallel dispatch's) are not
+        // the worker's.
+        if parent(&dir) == Some(me) {
+            continue;
+        }
         let in_worktree =
             std::fs::read_link(dir.join("cwd")).is_ok_and(|c| c.starts_with(worktree));
         let carries_id = !in_worktree
@@ -369,6 +374,14 @@ pub fn leftover_processes(dispatch_id: &str, worktree: &Path) -> Vec<Leftover> {
         });
     }
     out
+}
+
+/// The parent pid from `/proc/<pid>/stat` (the field after the `)` that
+/// ends the command name, which may itself hold spaces and parentheses).
+fn parent(proc_dir: &Path) -> Option<u32> {
+    let stat = std::fs::read_to_string(proc_dir.join("stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// A zombie, or a process with `SIGKILL` pending (the group kill reached it).

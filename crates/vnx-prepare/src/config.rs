@@ -61,6 +61,18 @@ pub struct Config {
     pub ledger: LedgerConfig,
     /// `[batch]`: how many dispatches of a `vnx batch` run at once.
     pub batch: BatchConfig,
+    /// `[worker]`: how the worker process is confined.
+    pub worker: WorkerConfig,
+}
+
+/// `[worker]`: how the worker process is confined.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// Run the worker in a sandbox (Linux, bubblewrap) where only its
+    /// worktree, the run directory, temp and the agent CLIs' own state
+    /// directories are writable (`vnx run --sandbox`). Default false.
+    pub sandbox: bool,
 }
 
 /// `[batch]`: concurrency caps of `vnx batch`.
@@ -272,6 +284,8 @@ pub struct Overrides {
     /// `--ledger`: replaces `[ledger] dir` (relative to the repository root
     /// unless absolute; the CLI should pass an absolute path).
     pub ledger_dir: Option<PathBuf>,
+    /// `--sandbox` is `Some(true)`: replaces `[worker] sandbox`.
+    pub sandbox: Option<bool>,
 }
 
 /// A configuration that cannot be found, read or used.
@@ -444,6 +458,9 @@ impl Config {
         }
         if let Some(v) = o.ledger_dir {
             self.ledger.dir = v;
+        }
+        if let Some(v) = o.sandbox {
+            self.worker.sandbox = v;
         }
         self.validate(None)
     }

@@ -130,3 +130,48 @@ pub(super) fn receipt_records(
     records.push(NewRecord::new(KIND_DISPATCH_RECEIPT, receipt)?);
     Ok(records)
 }
+
+/// The sandbox of a dispatch with `[worker] sandbox = true`: over a
+/// read-only file system, temp is writable, then the repository and the
+/// home directory are read-only again (they may live under temp), then the
+/// agent CLIs' state directories in the home, the worktree and the run
+/// directory (the report file) are writable.
+///
+/// # Errors
+/// [`PipelineError::Sandbox`] when bwrap is missing or cannot create a
+/// sandbox on this machine: a sandboxed dispatch never runs unconfined.
+pub(super) fn sandbox(
+    plan: &super::Plan,
+    env: &crate::worker::EnvSource,
+) -> Result<Option<vnx_exec::Sandbox>, PipelineError> {
+    use vnx_exec::sandbox::{Access, Support, default_writable, support};
+    if !plan.loaded.config.worker.sandbox {
+        return Ok(None);
+    }
+    let bwrap = match support(env.get("PATH").as_deref().map(std::ffi::OsStr::new)) {
+        Support::Available { bwrap } => bwrap,
+        Support::Unavailable(why) => return Err(PipelineError::Sandbox(why)),
+    };
+    let home = env.get("HOME").map(std::path::PathBuf::from);
+    let tmpdir = env.get("TMPDIR").map(std::path::PathBuf::from);
+    let (temp, state) = default_writable(home.as_deref(), tmpdir.as_deref());
+    let mut sandbox = vnx_exec::Sandbox::new(bwrap);
+    for dir in temp {
+        sandbox = sandbox.mount(dir, Access::Writable);
+    }
+    for dir in home
+        .iter()
+        .chain(plan.repo.iter())
+        .chain(std::iter::once(&plan.loaded.root))
+    {
+        sandbox = sandbox.mount(dir, Access::ReadOnly);
+    }
+    for dir in state {
+        sandbox = sandbox.mount(dir, Access::Writable);
+    }
+    Ok(Some(
+        sandbox
+            .mount(&plan.workdir, Access::Writable)
+            .mount(&plan.run_dir, Access::Writable),
+    ))
+}

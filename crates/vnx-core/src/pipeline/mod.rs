@@ -78,6 +78,8 @@ use vnx_types::{
 pub use error::PipelineError;
 pub use review::{ReviewSettings, default_review_model};
 pub use vnx_exec::CancelToken;
+/// The worker sandbox (`[worker] sandbox`), for `vnx doctor`'s check.
+pub use vnx_exec::sandbox;
 
 use crate::worker::{EnvSource, WorkerOptions, WorkerRun, run_worker};
 
@@ -537,6 +539,8 @@ struct Setup {
     builds_on: Vec<String>,
     /// The ledger's `ledger.json` bytes, to put it back if a worker deletes it.
     manifest: Vec<u8>,
+    /// The worker's sandbox (`[worker] sandbox`), if any.
+    sandbox: Option<vnx_exec::Sandbox>,
     /// What the side-effects gate watches (`None` in place), and its
     /// snapshot from before the worker.
     watch: Option<vnx_govern::side_effects::Scope>,
@@ -553,6 +557,7 @@ fn setup(
 ) -> Result<Setup, PipelineError> {
     let mut plan = plan(inputs)?;
     check_binary(&plan.provider, &inputs.env, &plan.workdir_parent())?;
+    let sandbox = guard::sandbox(&plan, &inputs.env)?;
     let ledger_rel = plan
         .repo
         .as_deref()
@@ -665,6 +670,7 @@ fn setup(
             .map(|b| b.receipt_hash.clone())
             .collect(),
         manifest,
+        sandbox,
         watch,
         before,
         commit_settings,
@@ -993,6 +999,7 @@ async fn run_worker_live(
 ) -> Result<WorkerRun, PipelineError> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Tick>();
     let mut opts = worker_options(s, inputs, "worker");
+    opts.sandbox.clone_from(&s.sandbox);
     opts.on_event = Some(Arc::new(move |event: &AgentEvent| {
         let tick = match event {
             AgentEvent::Usage { total } => Tick::Usage(*total),
@@ -1074,16 +1081,10 @@ async fn body(
     if s.base.is_some() {
         events(PipelineEvent::Phase(Phase::Commit));
     }
+    let leftovers = side_effects::leftovers(&s.plan.id, &s.plan.workdir, &s.plan.run_dir);
     let (facts, side_effects) = std::thread::scope(|scope| {
-        let side_effects = scope.spawn(|| {
-            side_effects::after(
-                s.watch.as_ref(),
-                s.before.as_ref(),
-                &s.plan.id,
-                &s.plan.workdir,
-                &s.plan.run_dir,
-            )
-        });
+        let side_effects =
+            scope.spawn(|| side_effects::after(s.watch.as_ref(), s.before.as_ref(), leftovers));
         let facts = commit_and_facts(s, inputs, r);
         let side_effects = side_effects.join().unwrap_or_else(|_| GateResult {
             name: vnx_govern::gates::names::SIDE_EFFECTS.to_owned(),

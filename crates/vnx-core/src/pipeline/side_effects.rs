@@ -68,17 +68,10 @@ pub(super) fn before(scope: Option<&Scope>) -> Option<Result<Snapshot, String>> 
     scope.map(Snapshot::capture)
 }
 
-/// Everything the gate found after the worker: the snapshots' differences,
-/// leftover processes (killed), a push attempt. Runs while the work is
-/// committed: vnx's own commit touches only the dispatch branch and the
-/// worktree, which the gate leaves out.
-pub(super) fn after(
-    scope: Option<&Scope>,
-    before: Option<&Result<Snapshot, String>>,
-    dispatch_id: &str,
-    worktree: &Path,
-    run_dir: &Path,
-) -> GateResult {
+/// Processes the worker left running (killed) and a push attempt, as
+/// findings of the gate. Runs as soon as the worker is gone, before vnx
+/// starts git in the worktree itself.
+pub(super) fn leftovers(dispatch_id: &str, worktree: &Path, run_dir: &Path) -> Vec<String> {
     let mut findings = Vec::new();
     for p in fx::leftover_processes(dispatch_id, worktree) {
         findings.push(format!(
@@ -94,6 +87,17 @@ pub(super) fn after(
             fx::push_marker(run_dir).display()
         ));
     }
+    findings
+}
+
+/// The side-effects gate: `findings` ([`leftovers`]) and the snapshots'
+/// differences. Runs while the work is committed: vnx's own commit touches
+/// only the dispatch branch and the worktree, which the gate leaves out.
+pub(super) fn after(
+    scope: Option<&Scope>,
+    before: Option<&Result<Snapshot, String>>,
+    mut findings: Vec<String>,
+) -> GateResult {
     let mut checked = vec!["processes", "git push"];
     match (scope, before) {
         (Some(scope), Some(Ok(before))) => match Snapshot::capture(scope) {
