@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Install the pinned real agent CLIs (Claude Code, Codex, Gemini CLI) that
 # vnx's integration tests run offline against a loopback mock model API,
-# plus tmux for the interactive-lane tests.
+# plus tmux for the interactive-lane tests and bubblewrap for the worker
+# sandbox tests.
 #
 # Idempotent: `npm ci` runs only when node_modules does not match
 # package-lock.json (a sha256 of the lock is kept in node_modules after a
-# successful install); tmux is installed with apt-get only when missing.
+# successful install); tmux and bubblewrap are installed with apt-get only
+# when missing.
 #
 # Prints the three binaries' paths as `NAME=PATH` lines on stdout, last.
 # Reaches only the npm registry and the Debian mirrors.
@@ -49,6 +51,15 @@ if ! command -v tmux >/dev/null 2>&1; then
   log "tmux missing; installing it with apt-get"
   $sudo apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq tmux >&2
+fi
+
+# --- bubblewrap (vnx run --sandbox) ------------------------------------------
+if ! command -v bwrap >/dev/null 2>&1; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  log "bwrap missing; installing bubblewrap with apt-get"
+  $sudo apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq bubblewrap >&2
 fi
 
 # --- locate the real binaries ------------------------------------------------

@@ -25,6 +25,9 @@
 //! | `--print-env VAR` | print `{"type":"env","var":"VAR","set":bool,"value":"..."}` |
 //! | `--isatty` | print `{"type":"isatty","stdin":bool,"stdout":bool,"stderr":bool}` |
 //! | `--pid` | print `{"type":"pid","pid":N}` |
+//! | `--write PATH TEXT` | try to write TEXT and a newline to PATH (relative to the cwd), print `{"type":"write","path":"...","ok":bool,"error":"..."}` and go on either way |
+//! | `--rm PATH` | remove PATH (a file, or a directory with everything in it), print `{"type":"rm","path":"...","ok":bool}` |
+//! | `--run PROG ARG… --end` | run PROG with the ARGs (no shell), wait, print `{"type":"run","program":"...","code":N}` (`-1`: killed by a signal) |
 //! | `--once MARKER … --else …` | the first run that creates MARKER (atomically) runs the actions up to `--else` and stops there; later runs skip to after `--else` |
 //!
 //! Output is flushed after every action, so a reader sees it before a hang.
@@ -132,6 +135,45 @@ fn main() {
                 std::io::stdout().is_terminal(),
                 std::io::stderr().is_terminal()
             ),
+            "--write" => {
+                let path = value();
+                let text = value();
+                let (ok, error) = match std::fs::write(&path, format!("{text}\n")) {
+                    Ok(()) => (true, String::new()),
+                    Err(e) => (false, e.to_string()),
+                };
+                let (path, error) = (json_str(&path), json_str(&error));
+                writeln!(
+                    out,
+                    r#"{{"type":"write","path":{path},"ok":{ok},"error":{error}}}"#
+                )
+            }
+            "--rm" => {
+                let path = value();
+                let ok = match std::fs::symlink_metadata(&path) {
+                    Ok(m) if m.is_dir() => std::fs::remove_dir_all(&path).is_ok(),
+                    Ok(_) => std::fs::remove_file(&path).is_ok(),
+                    Err(_) => false,
+                };
+                let path = json_str(&path);
+                writeln!(out, r#"{{"type":"rm","path":{path},"ok":{ok}}}"#)
+            }
+            "--run" => {
+                let program = value();
+                let args: Vec<String> =
+                    it.by_ref().take_while(|a| *a != "--end").cloned().collect();
+                let code = match Command::new(&program)
+                    .args(&args)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .status()
+                {
+                    Ok(status) => status.code().unwrap_or(-1),
+                    Err(e) => fail(&format!("--run {program}: {e}")),
+                };
+                let program = json_str(&program);
+                writeln!(out, r#"{{"type":"run","program":{program},"code":{code}}}"#)
+            }
             "--pid" => writeln!(out, r#"{{"type":"pid","pid":{}}}"#, std::process::id()),
             "--once" => {
                 let marker = value();

@@ -204,6 +204,10 @@ async fn checks(cwd: &Path, scratch: &Path) -> Vec<Finding> {
         .await,
     );
 
+    out.push(sandbox_check(
+        loaded.as_ref().is_some_and(|l| l.config.worker.sandbox),
+    ));
+
     // Skills.
     let root = loaded.as_ref().map(|l| l.root.clone());
     match vnx_prepare::SkillCatalog::from_env(root.as_deref()).list() {
@@ -372,6 +376,37 @@ fn withheld_finding(provider: &str, withheld: &[String]) -> Finding {
         ),
         None,
     )
+}
+
+/// Whether workers can run in the sandbox (`--sandbox`, `[worker]
+/// sandbox`): bwrap on `PATH` and a kernel that lets it create its
+/// namespaces. A failure only when vnx.toml turns the sandbox on.
+fn sandbox_check(configured: bool) -> Finding {
+    use vnx_core::pipeline::sandbox::{Support, support};
+    match support(std::env::var_os("PATH").as_deref()) {
+        Support::Available { bwrap } => finding(
+            "sandbox",
+            Status::Ok,
+            format!(
+                "{} can sandbox workers (`vnx run --sandbox`){}",
+                bwrap.display(),
+                if configured { "; on in vnx.toml" } else { "" }
+            ),
+            None,
+        ),
+        Support::Unavailable(why) => finding(
+            "sandbox",
+            if configured {
+                Status::Fail
+            } else {
+                Status::Warn
+            },
+            why,
+            Some(
+                "install bubblewrap (Debian: apt-get install bubblewrap) on Linux with unprivileged user namespaces, or leave [worker] sandbox off",
+            ),
+        ),
+    }
 }
 
 /// One finding per CLI whose billing variables are set (names only), saying

@@ -243,6 +243,10 @@ pub struct DispatchArgs {
     /// Skip the cross-model review.
     #[arg(long)]
     pub no_cross_review: bool,
+    /// Run the worker in a sandbox where only its worktree, temp and the
+    /// agent CLI's own state are writable (Linux, bubblewrap; see `vnx doctor`).
+    #[arg(long)]
+    pub sandbox: bool,
     /// Billing: subscription (default; API keys refused) or api.
     #[arg(long)]
     pub billing: Option<String>,
@@ -339,6 +343,7 @@ impl DispatchArgs {
             cross_review: f.no_cross_review.then_some(false),
             billing,
             ledger_dir: f.ledger.as_ref().map(|l| cwd.join(l)),
+            sandbox: f.sandbox.then_some(true),
         })
     }
 }

@@ -35,6 +35,7 @@ mod kill;
 mod lines;
 mod pty;
 mod report;
+pub mod sandbox;
 mod supervise;
 mod tail;
 mod tmux;
@@ -49,6 +50,7 @@ pub use headless::HeadlessLane;
 pub use lines::{Flow, LineRef, StreamObserver};
 pub use pty::PtyLane;
 pub use report::{EndedBy, ExitStatus, RunReport, TimeoutKind};
+pub use sandbox::Sandbox;
 pub use tmux::{Readiness, TmuxLane};
 
 /// What to run: an already-built command line. Built by the agent layer, run

@@ -57,12 +57,63 @@ pub(crate) fn tail(bytes: &[u8], max: usize) -> String {
     String::from_utf8_lossy(&bytes[start..]).trim().to_owned()
 }
 
-/// A `git -C <dir> <args…>` command with vnx's environment: no terminal
-/// prompts, C locale (stable messages), no inherited `GIT_DIR`-style variables
-/// (vnx may itself run inside a git hook).
-pub(crate) fn git_command<S: AsRef<OsStr>>(dir: &Path, args: &[S]) -> (Command, String) {
+/// Where a git command runs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum At<'a> {
+    /// `git -C <dir>`: git finds the repository from `dir` upwards.
+    Dir(&'a Path),
+    /// `git --git-dir=<git_dir> --work-tree=<work_tree> -C <work_tree>`:
+    /// no discovery at all, so a work tree whose `.git` file is gone or
+    /// rewritten can never send the command to another repository.
+    Pinned {
+        git_dir: &'a Path,
+        work_tree: &'a Path,
+    },
+}
+
+impl<'a> From<&'a Path> for At<'a> {
+    fn from(dir: &'a Path) -> At<'a> {
+        At::Dir(dir)
+    }
+}
+
+impl<'a> From<&'a std::path::PathBuf> for At<'a> {
+    fn from(dir: &'a std::path::PathBuf) -> At<'a> {
+        At::Dir(dir)
+    }
+}
+
+/// A git command at `at` with vnx's environment: no terminal prompts, C
+/// locale (stable messages), no inherited `GIT_DIR`-style variables (vnx
+/// may itself run inside a git hook).
+pub(crate) fn git_command<'a, S: AsRef<OsStr>>(
+    at: impl Into<At<'a>>,
+    args: &[S],
+) -> (Command, String) {
     let mut cmd = Command::new("git");
-    cmd.arg("-C").arg(dir);
+    let mut display;
+    match at.into() {
+        At::Dir(dir) => {
+            cmd.arg("-C").arg(dir);
+            display = format!("git -C {}", dir.display());
+        }
+        At::Pinned { git_dir, work_tree } => {
+            let mut git_dir_arg = std::ffi::OsString::from("--git-dir=");
+            git_dir_arg.push(git_dir);
+            let mut work_tree_arg = std::ffi::OsString::from("--work-tree=");
+            work_tree_arg.push(work_tree);
+            cmd.arg(git_dir_arg)
+                .arg(work_tree_arg)
+                .arg("-C")
+                .arg(work_tree);
+            display = format!(
+                "git --git-dir={} --work-tree={} -C {}",
+                git_dir.display(),
+                work_tree.display(),
+                work_tree.display()
+            );
+        }
+    }
     cmd.args(args);
     cmd.env("GIT_TERMINAL_PROMPT", "0")
         .env("LC_ALL", "C")
@@ -73,7 +124,6 @@ pub(crate) fn git_command<S: AsRef<OsStr>>(dir: &Path, args: &[S]) -> (Command, 
         .env_remove("GIT_PREFIX")
         .env_remove("GIT_COMMON_DIR")
         .stdin(Stdio::null());
-    let mut display = format!("git -C {}", dir.display());
     for a in args {
         display.push(' ');
         display.push_str(&a.as_ref().to_string_lossy());
@@ -82,17 +132,17 @@ pub(crate) fn git_command<S: AsRef<OsStr>>(dir: &Path, args: &[S]) -> (Command, 
 }
 
 /// Runs git to completion and returns its output whatever the exit status.
-pub(crate) fn run<S: AsRef<OsStr>>(dir: &Path, args: &[S]) -> Result<Ran> {
-    run_with(dir, args, &[])
+pub(crate) fn run<'a, S: AsRef<OsStr>>(at: impl Into<At<'a>>, args: &[S]) -> Result<Ran> {
+    run_with(at, args, &[])
 }
 
 /// Like [`run`] with extra environment variables.
-pub(crate) fn run_with<S: AsRef<OsStr>>(
-    dir: &Path,
+pub(crate) fn run_with<'a, S: AsRef<OsStr>>(
+    at: impl Into<At<'a>>,
     args: &[S],
     env: &[(&str, String)],
 ) -> Result<Ran> {
-    let (mut cmd, command) = git_command(dir, args);
+    let (mut cmd, command) = git_command(at, args);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -110,9 +160,13 @@ pub(crate) fn run_with<S: AsRef<OsStr>>(
 
 /// Runs git with `input` on its stdin (written from a thread, so git's
 /// output cannot block it) and returns its output whatever the exit status.
-pub(crate) fn run_stdin<S: AsRef<OsStr>>(dir: &Path, args: &[S], input: &[u8]) -> Result<Ran> {
+pub(crate) fn run_stdin<'a, S: AsRef<OsStr>>(
+    at: impl Into<At<'a>>,
+    args: &[S],
+    input: &[u8],
+) -> Result<Ran> {
     use std::io::Write as _;
-    let (mut cmd, command) = git_command(dir, args);
+    let (mut cmd, command) = git_command(at, args);
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -140,18 +194,18 @@ pub(crate) fn run_stdin<S: AsRef<OsStr>>(dir: &Path, args: &[S], input: &[u8]) -
 }
 
 /// Runs git and fails on a non-zero exit.
-pub(crate) fn ok<S: AsRef<OsStr>>(dir: &Path, args: &[S]) -> Result<Ran> {
-    run(dir, args)?.check()
+pub(crate) fn ok<'a, S: AsRef<OsStr>>(at: impl Into<At<'a>>, args: &[S]) -> Result<Ran> {
+    run(at, args)?.check()
 }
 
 /// Runs git, keeping at most `limit` bytes of stdout (the rest is read and
 /// dropped so git can finish). Returns the kept bytes and the total size.
-pub(crate) fn ok_bounded<S: AsRef<OsStr>>(
-    dir: &Path,
+pub(crate) fn ok_bounded<'a, S: AsRef<OsStr>>(
+    at: impl Into<At<'a>>,
     args: &[S],
     limit: usize,
 ) -> Result<(Vec<u8>, u64)> {
-    let (mut cmd, command) = git_command(dir, args);
+    let (mut cmd, command) = git_command(at, args);
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let spawn_err = |source| GitError::Spawn {
         command: command.clone(),

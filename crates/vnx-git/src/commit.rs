@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::cmd;
+use crate::cmd::{self, At};
 use crate::error::{GitError, Result};
 
 /// Identity used when neither the environment nor git's config has one.
@@ -33,14 +33,14 @@ pub fn commit_all(worktree: &Path, message: &str) -> Result<Option<String>> {
     if status.stdout.is_empty() {
         return Ok(None);
     }
-    add_all_and_commit(worktree, message, &identity_env(worktree)?)
+    add_all_and_commit(worktree.into(), message, &identity_env(worktree)?)
 }
 
 /// `git add --all` and a commit with `message` as `env`'s identity (no hooks,
 /// no signing, no auto-maintenance); the new HEAD, or `None` when nothing
 /// was staged after all.
 fn add_all_and_commit(
-    worktree: &Path,
+    worktree: At<'_>,
     message: &str,
     env: &[(&str, String)],
 ) -> Result<Option<String>> {
@@ -300,6 +300,15 @@ pub struct WorkCommit {
 /// [`crate::GitError::Failed`] when a git command fails;
 /// [`crate::GitError::Parse`] when HEAD is unborn.
 pub fn commit_work(worktree: &Path, message: &str, identity: &Identity) -> Result<WorkCommit> {
+    commit_work_at(worktree.into(), message, identity)
+}
+
+/// [`commit_work`] at `worktree` (a directory or a pinned worktree).
+pub(crate) fn commit_work_at(
+    worktree: At<'_>,
+    message: &str,
+    identity: &Identity,
+) -> Result<WorkCommit> {
     let status = cmd::ok(
         worktree,
         &[
@@ -429,6 +438,11 @@ pub fn commit_files(
 /// # Errors
 /// [`crate::GitError::Failed`] when `git reset` fails.
 pub fn reset_paths(worktree: &Path, paths: &[&Path]) -> Result<()> {
+    reset_paths_at(worktree.into(), paths)
+}
+
+/// [`reset_paths`] at `worktree` (a directory or a pinned worktree).
+pub(crate) fn reset_paths_at(worktree: At<'_>, paths: &[&Path]) -> Result<()> {
     let mut args: Vec<&std::ffi::OsStr> = vec!["reset".as_ref(), "--quiet".as_ref(), "--".as_ref()];
     args.extend(paths.iter().map(|p| p.as_os_str()));
     cmd::ok(worktree, &args)?;

@@ -74,6 +74,17 @@ pub enum GitError {
         #[source]
         source: io::Error,
     },
+    /// A dispatch worktree is no longer what vnx created: its `.git` file is
+    /// gone or points elsewhere, its branch is gone, or its HEAD holds
+    /// commits the dispatch branch cannot take without losing others. vnx
+    /// then runs no git command there and leaves the worktree as it is.
+    #[error("the dispatch worktree {} was tampered with: {detail}; vnx committed nothing and kept the worktree as it is for inspection", worktree.display())]
+    Tampered {
+        /// The worktree.
+        worktree: PathBuf,
+        /// What was found.
+        detail: String,
+    },
     /// git printed something this crate does not understand.
     #[error("unexpected output from `{command}`: {detail}")]
     Parse {

@@ -44,6 +44,8 @@ pub mod names {
     pub const NO_SECRETS: &str = "no-secrets";
     /// [`super::budget_gate`].
     pub const BUDGET: &str = "budget";
+    /// [`crate::side_effects_gate`].
+    pub const SIDE_EFFECTS: &str = "side-effects";
     /// [`crate::review_gate`].
     pub const CROSS_REVIEW: &str = "cross-review";
 }
@@ -112,7 +114,7 @@ pub(crate) fn bound_bytes(s: &str, max: usize) -> String {
 }
 
 /// Joins findings, at most [`MAX_FINDINGS`], then "… and N more".
-fn findings(items: &[String]) -> String {
+pub(crate) fn findings(items: &[String]) -> String {
     let mut s = items
         .iter()
         .take(MAX_FINDINGS)

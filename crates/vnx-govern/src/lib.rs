@@ -77,6 +77,7 @@ mod glob;
 mod report;
 mod review;
 mod secrets;
+pub mod side_effects;
 mod synth;
 
 use serde_json::Value;
@@ -98,6 +99,7 @@ pub use review::{
     review_prompt,
 };
 pub use secrets::{SecretMatch, find_secrets, redact_secrets};
+pub use side_effects::side_effects_gate;
 pub use synth::synthesize;
 
 /// The default worker report schema (`schemas/report.schema.json`), embedded.

@@ -64,7 +64,8 @@ pub struct Config {
     /// `[merge_gate]`: what `vnx gate --base` requires. Read by the gate from
     /// the *base* revision's `vnx.toml`, never from the change being checked.
     pub merge_gate: MergeGateConfig,
-    /// `[worker]`: what a worker receives from vnx's environment.
+    /// `[worker]`: what a worker receives from vnx's environment, and how
+    /// its process is confined.
     pub worker: WorkerConfig,
 }
 
@@ -93,7 +94,7 @@ impl Default for MergeGateConfig {
     }
 }
 
-/// `[worker]`: the worker's environment. A worker inherits only an
+/// `[worker]`: the worker's environment and confinement. A worker inherits only an
 /// allow-list of vnx's variables (`vnx_agents::worker_env_allow_list`: PATH,
 /// HOME, locale, proxies, CA certificates, toolchain locations and its own
 /// CLI's variables); anything else it needs is named here.
@@ -105,6 +106,10 @@ pub struct WorkerConfig {
     /// The billing guard still applies: in subscription mode an API key named
     /// here is removed (or refuses the dispatch) all the same. Default: none.
     pub pass_env: Vec<String>,
+    /// Run the worker in a sandbox (Linux, bubblewrap) where only its
+    /// worktree, the run directory, temp and the agent CLIs' own state
+    /// directories are writable (`vnx run --sandbox`). Default false.
+    pub sandbox: bool,
 }
 
 /// `[batch]`: concurrency caps of `vnx batch`.
@@ -385,6 +390,8 @@ pub struct Overrides {
     /// unless absolute; the CLI should pass an absolute path) and allows it
     /// outside the repository.
     pub ledger_dir: Option<PathBuf>,
+    /// `--sandbox` is `Some(true)`: replaces `[worker] sandbox`.
+    pub sandbox: Option<bool>,
 }
 
 /// A configuration that cannot be found, read or used.
@@ -559,6 +566,9 @@ impl Config {
             self.ledger.dir = v;
             // Named on the command line: explicit, so it may be anywhere.
             self.ledger.allow_outside_repo = true;
+        }
+        if let Some(v) = o.sandbox {
+            self.worker.sandbox = v;
         }
         self.validate(None)
     }

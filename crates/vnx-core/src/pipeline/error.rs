@@ -65,6 +65,12 @@ pub enum PipelineError {
     /// A receipt body could not be serialized (a bug).
     #[error("cannot serialize a ledger record: {0}")]
     Serialize(#[from] serde_json::Error),
+    /// `[worker] sandbox` (or `--sandbox`) is on, but this machine cannot
+    /// sandbox the worker; the dispatch does not start.
+    #[error(
+        "the worker sandbox is not available: {0}; run without --sandbox / [worker] sandbox, or see `vnx doctor`"
+    )]
+    Sandbox(String),
     /// A gate task crashed.
     #[error("a gate crashed: {0}")]
     GateCrashed(String),

@@ -30,6 +30,16 @@
 //! branch gets a copy (same ledger id); commit it on the main branch first so
 //! that the merge does not meet an untracked `ledger.json`.
 //!
+//! **A hostile worker cannot reach the user's repository through vnx.** The
+//! dispatch commit runs git pinned to the worktree's own git directory
+//! ([`vnx_git::Pinned`]), after checking that its `.git` file, git
+//! directories and branch are what vnx created — a worktree found tampered
+//! with ends the dispatch in an `error` receipt and is kept as it is;
+//! commits the worker made on a detached HEAD that descend from the branch
+//! are moved onto it. The receipt is appended even when the worker deleted
+//! the ledger: its `ledger.json` (read at setup) is written back and the
+//! segment restarted with the started record.
+//!
 //! Files: `<root>/.vnx/runs/<id>/` holds the worker's event logs (`worker/`),
 //! the review's (`review/`) and the report file the worker is asked to write
 //! (`report.json`), outside the worktree so that the dispatch commit never
@@ -45,7 +55,9 @@
 //! Units: durations in milliseconds, money in integer micro-USD.
 
 mod error;
+mod guard;
 mod review;
+mod side_effects;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -66,6 +78,8 @@ use vnx_types::{
 pub use error::PipelineError;
 pub use review::{ReviewSettings, default_review_model};
 pub use vnx_exec::CancelToken;
+/// The worker sandbox (`[worker] sandbox`), for `vnx doctor`'s check.
+pub use vnx_exec::sandbox;
 
 use crate::worker::{EnvSource, WorkerOptions, WorkerRun, run_worker};
 
@@ -361,6 +375,8 @@ fn plan(inputs: &DispatchInputs) -> Result<Plan, PipelineError> {
         .collect();
     pi.upstream = &upstream;
     let prepared = vnx_prepare::prepare(&pi)?;
+    let mut provider = provider;
+    side_effects::worker_env(&mut provider.config.env, &inputs.env, &id, &run_dir);
     let mut request = prepared.dispatch_request(&provider, &loaded.config.run, &workdir);
     request.pass_env.clone_from(&loaded.config.worker.pass_env);
     request.json_schema = request.json_schema.as_deref().map(claude_schema);
@@ -543,6 +559,14 @@ struct Setup {
     warnings: Vec<String>,
     /// Receipt hashes this dispatch builds on.
     builds_on: Vec<String>,
+    /// The ledger's `ledger.json` bytes, to put it back if a worker deletes it.
+    manifest: Vec<u8>,
+    /// The worker's sandbox (`[worker] sandbox`), if any.
+    sandbox: Option<vnx_exec::Sandbox>,
+    /// What the side-effects gate watches (`None` in place), and its
+    /// snapshot from before the worker.
+    watch: Option<vnx_govern::side_effects::Scope>,
+    before: Option<Result<vnx_govern::side_effects::Snapshot, String>>,
     /// Who vnx's commits on the dispatch branch are by (and git's fsync
     /// choice), read while the worktree was created (`None`: in place, or
     /// the read failed and is retried when needed).
@@ -558,6 +582,7 @@ fn setup(
 ) -> Result<Setup, PipelineError> {
     let mut plan = plan(inputs)?;
     check_binary(&plan.provider, &inputs.env, &plan.workdir_parent())?;
+    let sandbox = guard::sandbox(&plan, &inputs.env)?;
     let ledger_rel = plan
         .repo
         .as_deref()
@@ -577,6 +602,7 @@ fn setup(
     };
     let mut ledger = Ledger::open_or_create(&plan.ledger_dir)
         .map_err(PipelineError::ledger(&plan.ledger_dir))?;
+    let manifest = guard::read_manifest(&plan.ledger_dir)?;
     if plan.repo_info.is_some() && !inputs.in_place {
         // A worktree dispatch's records go to the local journal; its
         // receipt reaches the committed ledger with the branch's merge.
@@ -599,23 +625,38 @@ fn setup(
     }
     let mut commit_settings = None;
     let mut key = None;
+    let watch = if inputs.in_place {
+        None
+    } else {
+        side_effects::scope(
+            plan.repo.as_deref(),
+            &plan.ledger_dir,
+            &segment,
+            plan.branch.as_deref(),
+        )
+    };
+    let mut before = None;
     let (worktree, base, dirty) = match (&plan.repo_info, inputs.in_place) {
         (Some(info), false) => {
             // The main tree's `git status` (for the warning), the commit
-            // identity and the signing key are read while git checks the
-            // worktree out: independent git processes at once, not in a row.
-            let (created, dirty, ident, signing) = std::thread::scope(|scope| {
+            // identity, the signing key and the side-effects snapshot are
+            // read while git checks the worktree out: independent git
+            // processes at once instead of in a row.
+            let (created, dirty, ident, signing, snapshot) = std::thread::scope(|scope| {
                 let dirty = scope.spawn(|| dirty_of(&info.root));
                 let ident = scope.spawn(|| vnx_git::commit_settings(&info.root));
                 let signing = scope.spawn(|| crate::signing::signing_key(&info.root));
+                let snapshot = scope.spawn(|| side_effects::before(watch.as_ref()));
                 let created = vnx_git::create_in(info, &plan.id);
                 (
                     created,
                     dirty.join().ok().flatten(),
                     ident.join().ok().and_then(Result::ok),
                     signing.join().ok(),
+                    snapshot.join().ok().flatten(),
                 )
             });
+            before = snapshot;
             let wt = created?;
             commit_settings = ident;
             key = signing;
@@ -682,6 +723,10 @@ fn setup(
             .iter()
             .map(|b| b.receipt_hash.clone())
             .collect(),
+        manifest,
+        sandbox,
+        watch,
+        before,
         commit_settings,
         signing_key,
     })
@@ -701,6 +746,8 @@ impl Plan {
 struct ReceiptGuard {
     ledger: Ledger,
     segment: String,
+    manifest: Vec<u8>,
+    started: DispatchStarted,
     receipt: DispatchReceipt,
     start: Instant,
     armed: bool,
@@ -724,8 +771,14 @@ impl Drop for ReceiptGuard {
                 .to_owned()
         });
         self.receipt.duration_ms = self.start.elapsed().as_millis() as u64;
-        if let Ok(record) = NewRecord::new(KIND_DISPATCH_RECEIPT, &self.receipt) {
-            let _ = self.ledger.append(&self.segment, &[record]);
+        let started_lost = guard::restore_ledger(
+            self.ledger.dir(),
+            &self.manifest,
+            &self.segment,
+            &mut self.receipt.warnings,
+        );
+        if let Ok(records) = guard::receipt_records(&self.started, &self.receipt, started_lost) {
+            let _ = self.ledger.append(&self.segment, &records);
         }
     }
 }
@@ -791,6 +844,8 @@ pub async fn run_dispatch(
     let mut guard = ReceiptGuard {
         ledger: s.ledger.clone(),
         segment: s.segment.clone(),
+        manifest: s.manifest.clone(),
+        started: s.started.clone(),
         receipt: draft_receipt(&s, initial_report.info),
         start,
         armed: true,
@@ -813,13 +868,19 @@ pub async fn run_dispatch(
     events(PipelineEvent::Phase(Phase::Receipt));
     guard.receipt.duration_ms = start.elapsed().as_millis() as u64;
     guard.armed = false;
+    let started_lost = guard::restore_ledger(
+        s.ledger.dir(),
+        &s.manifest,
+        &s.segment,
+        &mut guard.receipt.warnings,
+    );
     let receipt = guard.receipt.clone();
-    let record = NewRecord::new(KIND_DISPATCH_RECEIPT, &receipt)?;
+    let records = guard::receipt_records(&s.started, &receipt, started_lost)?;
     // The branch's copy of the ledger is written while the repository's
     // ledger syncs: different files, each append waits on its own fsync.
     let (appended, branch_files) = std::thread::scope(|scope| {
         let branch = scope.spawn(|| write_branch_ledger(&s, inputs, &receipt));
-        let appended = s.ledger.append(&s.segment, &[record]);
+        let appended = s.ledger.append(&s.segment, &records);
         let branch = branch
             .join()
             .unwrap_or_else(|_| Err("writing the branch's ledger panicked".to_owned()));
@@ -899,7 +960,13 @@ pub async fn run_dispatch(
         // its index up to the files it already has, so it shows clean.
         if kept_worktree.is_some() && !committed_paths.is_empty() {
             let paths: Vec<&Path> = committed_paths.iter().map(PathBuf::as_path).collect();
-            if let Err(e) = vnx_git::reset_paths(&wt.path, &paths) {
+            let reset = guard::pinned(&s)
+                .map_err(|e| e.to_string())
+                .and_then(|p| match p {
+                    Some(p) => p.reset_paths(&paths).map_err(|e| e.to_string()),
+                    None => Ok(()),
+                });
+            if let Err(e) = reset {
                 events(PipelineEvent::Warning(format!(
                     "the receipt is committed on {}, but the kept worktree's index was not updated ({e}); `git status` there shows the ledger files as changed",
                     wt.branch
@@ -999,6 +1066,7 @@ async fn run_worker_live(
 ) -> Result<WorkerRun, PipelineError> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Tick>();
     let mut opts = worker_options(s, inputs, "worker");
+    opts.sandbox.clone_from(&s.sandbox);
     opts.on_event = Some(Arc::new(move |event: &AgentEvent| {
         let tick = match event {
             AgentEvent::Usage { total } => Tick::Usage(*total),
@@ -1075,45 +1143,36 @@ async fn body(
     r.warnings.extend(run.warnings.iter().cloned());
     let cancelled = cancel.is_cancelled() || run.outcome.class == OutcomeClass::Interrupted;
 
-    // The work, committed on the dispatch branch.
-    let mut facts = None;
-    if let Some(base) = &s.base {
+    // The work, committed on the dispatch branch, while the side-effects
+    // gate looks at what the worker did outside it.
+    if s.base.is_some() {
         events(PipelineEvent::Phase(Phase::Commit));
-        let committed = if let Some(wt) = &s.worktree {
-            let message = commit_message(&s.plan.id, &s.plan.skill.name, &inputs.task);
-            let identity = match &s.commit_settings {
-                Some(settings) => settings.identity.clone(),
-                None => vnx_git::identity(&wt.path)?,
-            };
-            Some(vnx_git::commit_work(&wt.path, &message, &identity)?.head)
-        } else {
-            r.warnings.push(
-                "--in-place: nothing was committed; the git facts cover only commits the worker made"
-                    .to_owned(),
-            );
-            None
-        };
-        let head = match committed {
-            Some(head) => head,
-            None => vnx_git::head_commit(&s.plan.workdir)?,
-        };
-        // Nothing committed (by vnx or the worker): the facts are known without asking git.
-        let f = if head == *base {
-            empty_facts(base)
-        } else {
-            vnx_git::diff_facts(
-                &s.plan.workdir,
-                base,
-                &head,
-                vnx_git::DiffOptions::default(),
-            )?
-        };
-        r.git = Some(f.to_git_facts(s.plan.branch.as_deref(), &rel_worktree(s)));
-        facts = Some(f);
-    } else {
-        r.warnings
-            .push("outside a git repository: git facts are unavailable".to_owned());
     }
+    let leftovers = side_effects::leftovers(&s.plan.id, &s.plan.workdir, &s.plan.run_dir);
+    let (facts, side_effects) = std::thread::scope(|scope| {
+        let side_effects =
+            scope.spawn(|| side_effects::after(s.watch.as_ref(), s.before.as_ref(), leftovers));
+        let facts = commit_and_facts(s, inputs, r);
+        let side_effects = side_effects.join().unwrap_or_else(|_| GateResult {
+            name: vnx_govern::gates::names::SIDE_EFFECTS.to_owned(),
+            layer: GateLayer::Deterministic,
+            verdict: Verdict::Error,
+            detail: "the gate crashed".to_owned(),
+            duration_ms: None,
+            usage: None,
+            cost_usd_micros: None,
+        });
+        (facts, side_effects)
+    });
+    let facts = match facts {
+        Ok(facts) => facts,
+        Err(e) => {
+            // The receipt still shows what the worker did outside its worktree.
+            events(PipelineEvent::Gate(side_effects.clone()));
+            r.gates.push(side_effects);
+            return Err(e);
+        }
+    };
 
     // GOVERN.
     events(PipelineEvent::Phase(Phase::Govern));
@@ -1139,7 +1198,9 @@ async fn body(
     events(PipelineEvent::Phase(Phase::Gates));
     let skill = &s.plan.skill;
     let selected = |name: &str| {
+        // What the worker did outside its worktree is judged for every skill.
         name == vnx_govern::gates::names::WORKER_OUTCOME
+            || name == vnx_govern::gates::names::SIDE_EFFECTS
             || (skill
                 .gates
                 .only
@@ -1162,6 +1223,7 @@ async fn body(
         gates.push(g);
     };
     push(vnx_govern::worker_outcome_gate(run.outcome.class), events);
+    push(side_effects, events);
     let mode = match skill.effective_gate_mode(&config.run) {
         vnx_prepare::GateMode::Shadow => vnx_govern::GateMode::Shadow,
         vnx_prepare::GateMode::Enforce => vnx_govern::GateMode::Enforce,
@@ -1281,6 +1343,49 @@ async fn body(
     );
     r.gates = gates;
     Ok(governed.report)
+}
+
+/// Commits the worker's changes on the dispatch branch (worktree
+/// dispatches) and reads the git facts of `base..head`; `None` outside git.
+fn commit_and_facts(
+    s: &Setup,
+    inputs: &DispatchInputs,
+    r: &mut DispatchReceipt,
+) -> Result<Option<vnx_git::DiffFacts>, PipelineError> {
+    let Some(base) = &s.base else {
+        r.warnings
+            .push("outside a git repository: git facts are unavailable".to_owned());
+        return Ok(None);
+    };
+    let committed = if let Some(pinned) = guard::pinned(s)? {
+        let message = commit_message(&s.plan.id, &s.plan.skill.name, &inputs.task);
+        Some(guard::commit_work(s, &pinned, &message, r)?)
+    } else {
+        r.warnings.push(
+            "--in-place: nothing was committed; the git facts cover only commits the worker made"
+                .to_owned(),
+        );
+        None
+    };
+    let head = match committed {
+        Some(head) => head,
+        None => vnx_git::head_commit(&s.plan.workdir)?,
+    };
+    // Nothing committed (by vnx or the worker): the facts are known without
+    // asking git. Commits only: read from the repository itself, whatever
+    // the worktree's `.git` file says by now.
+    let f = if head == *base {
+        empty_facts(base)
+    } else {
+        vnx_git::diff_facts(
+            s.plan.repo.as_deref().unwrap_or(&s.plan.workdir),
+            base,
+            &head,
+            vnx_git::DiffOptions::default(),
+        )?
+    };
+    r.git = Some(f.to_git_facts(s.plan.branch.as_deref(), &rel_worktree(s)));
+    Ok(Some(f))
 }
 
 /// The dispatch's status from the worker's outcome, cancellation and the gates.
@@ -1471,11 +1576,8 @@ fn write_branch_ledger(
     let manifest = dir.join(vnx_ledger::store::MANIFEST_FILE);
     if !manifest.exists() {
         std::fs::create_dir_all(&dir).map_err(|e| fail("creating the ledger directory", &e))?;
-        std::fs::copy(
-            s.plan.ledger_dir.join(vnx_ledger::store::MANIFEST_FILE),
-            &manifest,
-        )
-        .map_err(|e| fail("copying ledger.json", &e))?;
+        // The bytes read at setup: the repository's copy may be gone.
+        std::fs::write(&manifest, &s.manifest).map_err(|e| fail("copying ledger.json", &e))?;
     }
     let ledger = Ledger::open(&dir).map_err(|e| fail("opening the branch's ledger", &e))?;
     let segment = vnx_ledger::default_segment_name(&inputs.writer, branch);

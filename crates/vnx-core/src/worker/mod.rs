@@ -112,6 +112,8 @@ pub struct WorkerOptions {
     /// for before every attempt, and extended to the reset time when an
     /// attempt is rate limited. `None`: this run's own backoff only.
     pub pause: Option<ProviderPause>,
+    /// Run the agent inside this sandbox (`[worker] sandbox`); `None`: as is.
+    pub sandbox: Option<vnx_exec::Sandbox>,
 }
 
 impl fmt::Debug for WorkerOptions {
@@ -133,6 +135,7 @@ impl fmt::Debug for WorkerOptions {
                 &self.on_event.as_ref().map(|_| "Fn(&AgentEvent)"),
             )
             .field("pause", &self.pause)
+            .field("sandbox", &self.sandbox)
             .finish_non_exhaustive()
     }
 }
@@ -155,6 +158,7 @@ impl WorkerOptions {
             tmux: TmuxOptions::default(),
             on_event: None,
             pause: None,
+            sandbox: None,
         }
     }
 }
@@ -527,6 +531,10 @@ async fn run_attempt(
         env: child_env.clone(),
         stdin: inv.stdin.clone(),
         cwd: Some(inv.cwd.clone()),
+    };
+    let exec_inv = match &options.sandbox {
+        Some(sandbox) => sandbox.wrap(exec_inv),
+        None => exec_inv,
     };
     let prices = options
         .prices
