@@ -207,8 +207,18 @@ fn a_detached_commit_that_does_not_descend_from_the_branch_keeps_the_worktree() 
 
 #[test]
 fn a_worker_that_deletes_the_ledger_still_gets_a_receipt() {
+    // It deletes both the committed ledger and vnx's local journal, where
+    // a worktree dispatch's records go.
     let sb = Sandbox::new(&fake_toml(
-        &["--write", "work.txt", "work", "--rm", "../../../ledger"],
+        &[
+            "--write",
+            "work.txt",
+            "work",
+            "--rm",
+            "../../../ledger",
+            "--rm",
+            "../../ledger",
+        ],
         "",
     ));
     let manifest = std::fs::read(sb.repo.join("ledger/ledger.json")).unwrap();
@@ -219,9 +229,9 @@ fn a_worker_that_deletes_the_ledger_still_gets_a_receipt() {
     assert_eq!(r["status"], "failed", "{ctx}");
     let detail = gate(&r, "side-effects")["detail"].as_str().unwrap();
     assert!(detail.contains("ledger"), "{detail}");
-    // The ledger is back with the same id, holding this dispatch's records.
+    // The journal is back with the same id, holding this dispatch's records.
     assert_eq!(
-        std::fs::read(sb.repo.join("ledger/ledger.json")).unwrap(),
+        std::fs::read(sb.repo.join(".vnx/ledger/ledger.json")).unwrap(),
         manifest
     );
     assert_eq!(
@@ -230,7 +240,7 @@ fn a_worker_that_deletes_the_ledger_still_gets_a_receipt() {
         "{ctx}"
     );
     assert_eq!(main_receipts(&sb)[0]["dispatch_id"], id);
-    let verify = sb.run_vnx(&plain_env(&sb.home), &["verify-ledger"]);
+    let verify = sb.run_vnx(&plain_env(&sb.home), &["verify-ledger", ".vnx/ledger"]);
     assert_eq!(verify.status.code(), Some(0), "{}", all(&verify));
     // The branch holds the receipt too.
     let segment = vnx_ledger::default_segment_name(WRITER, &format!("vnx/{id}"));

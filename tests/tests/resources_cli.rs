@@ -366,6 +366,8 @@ fn output_errors_never_panic() {
         &["run", "--skill", "review", "--dispatch-id", "d-out", "look"],
     );
     assert_eq!(out.status.code(), Some(0), "{}", all(&out));
+    // Its receipt reaches the committed ledger with the branch.
+    sb.git(&["merge", "-q", "--ff-only", "vnx/d-out"]);
     std::fs::write(
         sb.repo.join("good.toml"),
         "[[dispatch]]\nid = \"a\"\nskill = \"review\"\nprompt = \"p\"\n",
@@ -448,7 +450,7 @@ fn read_until(s: &mut std::net::TcpStream, until: &str) -> String {
 
 #[test]
 fn serve_closes_idle_connections_caps_them_and_keeps_sse_streams() {
-    let sb = Sandbox::new(&toml(""));
+    let sb = Sandbox::new(&toml(&provider("fast", &["--final"])));
     let mut child = sb
         .vnx(
             &plain_env(&sb.home),
