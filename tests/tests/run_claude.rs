@@ -162,10 +162,18 @@ fn a_todo_fails_the_gate_and_blocks_ci() {
             .join("todo.rs")
             .is_file()
     );
+    // A failed local run blocks nothing: main did not change.
     let ((v, vout), (g, gout)) = sb.audit();
     assert_eq!(v, 0, "{vout}");
+    assert_eq!(g, 0, "{gout}");
+    // Merging its branch brings its work, covered by its failed receipt: blocked.
+    sb.git(&["merge", "-q", "--no-edit", &format!("vnx/{id}")]);
+    let ((_, _), (g, gout)) = sb.audit();
     assert_eq!(g, 1, "{gout}");
-    assert!(gout.contains(id), "{gout}");
+    assert!(
+        gout.contains(id) && gout.contains("failed receipt"),
+        "{gout}"
+    );
 }
 
 #[test]
@@ -185,9 +193,9 @@ fn an_api_error_is_a_receipt_with_status_error() {
         kinds(&sb.main_segment()),
         ["segment.genesis", "dispatch.started", "dispatch.receipt"]
     );
-    let ((v, vout), (g, _)) = sb.audit();
+    let ((v, vout), (g, gout)) = sb.audit();
     assert_eq!(v, 0, "{vout}");
-    assert_eq!(g, 1);
+    assert_eq!(g, 0, "a failed local run blocks nothing: {gout}");
 }
 
 /// Starts a slow dispatch and waits until claude is talking to the model.
@@ -237,11 +245,11 @@ fn ctrl_c_during_the_worker_writes_an_interrupted_receipt() {
     );
     let ((v, vout), (g, gout)) = sb.audit();
     assert_eq!(v, 0, "{vout}");
-    assert_eq!(g, 1, "{gout}");
+    assert_eq!(g, 0, "an interrupted local run blocks nothing: {gout}");
 }
 
 #[test]
-fn kill_9_of_vnx_leaves_an_orphan_that_blocks_the_gate() {
+fn kill_9_of_vnx_leaves_an_orphan_in_the_journal() {
     let _serial = serial();
     let clis = clis();
     let server = slow_server();
@@ -257,8 +265,8 @@ fn kill_9_of_vnx_leaves_an_orphan_that_blocks_the_gate() {
     );
     let ((_, vout), (g, gout)) = sb.audit();
     assert!(vout.contains("orphan") && vout.contains(id), "{vout}");
-    assert_eq!(g, 1, "{gout}");
-    assert!(gout.contains(id), "{gout}");
+    // Nothing of it reached the committed ledger or main.
+    assert_eq!(g, 0, "{gout}");
 }
 
 #[test]
@@ -282,7 +290,7 @@ fn a_worker_past_its_timeout_is_a_receipt_with_status_timeout() {
     );
     let ((v, vout), (g, gout)) = sb.audit();
     assert_eq!(v, 0, "{vout}");
-    assert_eq!(g, 1, "{gout}");
+    assert_eq!(g, 0, "a timed-out local run blocks nothing: {gout}");
 }
 
 #[test]

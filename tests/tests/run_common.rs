@@ -123,10 +123,12 @@ impl Sandbox {
             .join(vnx_ledger::default_segment_name(WRITER, "main"))
     }
 
-    /// `vnx verify-ledger` and `vnx gate --base <base>`: (exit code, output) each.
+    /// `vnx verify-ledger` of the local journal (where a worktree dispatch's
+    /// records go) and `vnx gate --base <base>` of what is checked out:
+    /// (exit code, output) each.
     pub fn audit(&self) -> ((i32, String), (i32, String)) {
         let env = plain_env(&self.home);
-        let verify = self.run_vnx(&env, &["verify-ledger"]);
+        let verify = self.run_vnx(&env, &["verify-ledger", ".vnx/ledger"]);
         let gate = self.run_vnx(&env, &["gate", "--base", &self.base]);
         (
             (verify.status.code().unwrap_or(-1), all(&verify)),
