@@ -383,3 +383,68 @@ fn approvals_count_only_when_signed_by_an_allowed_approver() {
         "the verified principal, not a typed name"
     );
 }
+
+#[test]
+fn what_cannot_be_checked_never_passes() {
+    // A malformed allowed_signers at the base: an `unchecked` block naming
+    // the file and line, and nobody trusted.
+    let sb = sandbox();
+    let mut signers = std::fs::read_to_string(sb.repo.join("ledger/allowed_signers")).unwrap();
+    signers.push_str("broken-line-without-a-key\n");
+    std::fs::write(sb.repo.join("ledger/allowed_signers"), signers).unwrap();
+    sb.git(&["commit", "-q", "-am", "a typo in allowed_signers", "-S"]);
+    let base = sb.git(&["rev-parse", "HEAD"]);
+    sb.git(&["checkout", "-q", "-b", "feature"]);
+    commit_file(&sb.repo, "fix.txt", "y\n", &["-S"]);
+    let (code, report) = gate_json(&sb, &base);
+    assert_eq!(code, 1, "{report:#}");
+    let r = reasons(&report);
+    assert!(r.contains(&"unchecked".to_owned()), "{r:?}");
+    let text = serde_json::to_string(&report["blocks"]).unwrap();
+    assert!(
+        text.contains("allowed_signers") && text.contains("line 2"),
+        "{text}"
+    );
+
+    // An expired key (valid-before in the past) signs nothing the gate takes.
+    let sb = sandbox();
+    std::fs::write(
+        sb.repo.join("ledger/allowed_signers"),
+        format!("{WRITER} valid-before=\"20200101Z\" {}\n", sb.key.key),
+    )
+    .unwrap();
+    sb.git(&["commit", "-q", "-am", "an expired key"]);
+    let base = sb.git(&["rev-parse", "HEAD"]);
+    let r = dispatch(&sb, &["Write a note"]);
+    assert_eq!(r["status"], "passed", "{r:#}");
+    sb.git(&[
+        "merge",
+        "-q",
+        "--ff-only",
+        &format!("vnx/{}", r["dispatch_id"].as_str().unwrap()),
+    ]);
+    let (code, report) = gate_json(&sb, &base);
+    assert_eq!(code, 1, "{report:#}");
+    let text = serde_json::to_string(&report["blocks"]).unwrap();
+    assert!(text.contains("expired") || text.contains("2020"), "{text}");
+
+    // A shallow clone without the base: an error naming it, never a pass.
+    let clone = sb.tmp.path().join("shallow");
+    let url = format!("file://{}", sb.repo.display());
+    git(
+        sb.tmp.path(),
+        &["clone", "-q", "--depth", "1", &url, clone.to_str().unwrap()],
+    );
+    let out = Command::new(vnx_tests::vnx())
+        .args(["gate", "--base", &base])
+        .current_dir(&clone)
+        .env("VNX_WRITER", WRITER)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", all(&out));
+    assert!(
+        all(&out).contains("shallow") && all(&out).contains(&base),
+        "{}",
+        all(&out)
+    );
+}

@@ -408,11 +408,11 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// The file is larger than [`MAX_CONFIG_BYTES`].
-    #[error("{} is {size} bytes, more than the {MAX_CONFIG_BYTES} a vnx.toml may have; is it the right file?", path.display())]
+    #[error("{} holds more than the {MAX_CONFIG_BYTES} bytes a vnx.toml may have (vnx stopped reading at {size}); is it the right file?", path.display())]
     TooLarge {
         /// The file.
         path: PathBuf,
-        /// Its size, bytes.
+        /// Bytes read before vnx stopped (the limit plus one).
         size: u64,
     },
     /// The TOML does not parse or does not fit the schema (unknown key, wrong type).
@@ -498,14 +498,28 @@ impl Config {
                 source,
             }
         };
-        let size = std::fs::metadata(path).map_err(io("read"))?.len();
-        if size > MAX_CONFIG_BYTES {
+        // Read at most one byte past the limit: a size from metadata says
+        // nothing about a FIFO or a device such as /dev/zero.
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| {
+                std::io::Read::read_to_end(
+                    &mut std::io::Read::take(f, MAX_CONFIG_BYTES + 1),
+                    &mut bytes,
+                )
+            })
+            .map_err(io("read"))?;
+        if bytes.len() as u64 > MAX_CONFIG_BYTES {
             return Err(ConfigError::TooLarge {
                 path: path.to_path_buf(),
-                size,
+                size: bytes.len() as u64,
             });
         }
-        let text = std::fs::read_to_string(path).map_err(io("read"))?;
+        let text = String::from_utf8(bytes).map_err(|e| ConfigError::Io {
+            action: "read",
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })?;
         Config::from_toml_str(&text, Some(path))
     }
 

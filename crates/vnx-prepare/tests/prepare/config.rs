@@ -423,3 +423,15 @@ fn pass_env_names_are_typed_and_checked() {
         "{err}"
     );
 }
+
+#[test]
+fn an_endless_vnx_toml_is_refused_at_the_limit_without_reading_it_all() {
+    // /dev/zero has size 0 in its metadata and never ends: only a bounded
+    // read can refuse it.
+    let err = vnx_prepare::Config::from_file(std::path::Path::new("/dev/zero")).unwrap_err();
+    assert!(
+        matches!(err, vnx_prepare::ConfigError::TooLarge { size, .. } if size == vnx_prepare::MAX_CONFIG_BYTES + 1),
+        "{err}"
+    );
+    assert!(err.to_string().contains("/dev/zero"), "{err}");
+}
