@@ -291,16 +291,7 @@ fn trusted_receipt(record: StoredRecord, added: bool) -> Option<TrustedReceipt> 
         .get("git")
         .filter(|g| !g.is_null())
         .and_then(|g| serde_json::from_value::<GitFacts>(g.clone()).ok());
-    let failed_gates = record.body["gates"]
-        .as_array()
-        .map(|gates| {
-            gates
-                .iter()
-                .filter(|g| g["verdict"] != "pass" && g["verdict"] != "skipped")
-                .filter_map(|g| g["name"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    let failed_gates = vnx_ledger::gate::failed_gates(&record.body);
     Some(TrustedReceipt {
         record,
         added,

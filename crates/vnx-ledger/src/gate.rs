@@ -189,16 +189,7 @@ pub fn gate(dir: &Path, base: Option<&BaseLedger>) -> Result<GateReport, LedgerE
                 else {
                     continue; // verification already reported the schema error
                 };
-                let failed_gates: Vec<String> = record.body["gates"]
-                    .as_array()
-                    .map(|gates| {
-                        gates
-                            .iter()
-                            .filter(|g| g["verdict"] != "pass" && g["verdict"] != "skipped")
-                            .filter_map(|g| g["name"].as_str().map(str::to_owned))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let failed_gates = failed_gates(&record.body);
                 if base.is_some() && !status.is_passed() {
                     let gates = if failed_gates.is_empty() {
                         String::new()
@@ -294,6 +285,21 @@ pub fn approval_block(record: &StoredRecord, id: &str, approval: &ApprovalState)
 #[allow(clippy::naive_bytecount)]
 pub fn count_lines(bytes: &[u8]) -> u64 {
     bytes.iter().filter(|&&b| b == b'\n').count() as u64
+}
+
+/// Names of the gates of a `dispatch.receipt` body that neither passed nor
+/// were skipped.
+pub fn failed_gates(receipt_body: &Value) -> Vec<String> {
+    receipt_body["gates"]
+        .as_array()
+        .map(|gates| {
+            gates
+                .iter()
+                .filter(|g| g["verdict"] != "pass" && g["verdict"] != "skipped")
+                .filter_map(|g| g["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// How a status reads in a sentence: "passed", "failed", "in error", ….
