@@ -92,9 +92,11 @@ fn codex_headless() {
     let clis = clis();
     let server = MockServer::start(Script::write_file("hello.txt", CONTENT)).unwrap();
     let args: Vec<String> = server.codex_args().iter().map(|a| toml_str(a)).collect();
+    // The mock model provider's `env_key`: a variable the worker's
+    // allow-list withholds unless vnx.toml names it.
     let toml = format!(
         "[run]\nprovider = \"codex\"\nmodel = \"gpt-6.1-sol\"\ntimeout = \"3m\"\ncross_review = false\n\n\
-         [retry]\nmax_retries = 0\n\n[providers.codex]\nbinary = {}\nextra_args = [{}]\n\n\
+         [retry]\nmax_retries = 0\n\n[worker]\npass_env = [\"MOCK_API_KEY\"]\n\n[providers.codex]\nbinary = {}\nextra_args = [{}]\n\n\
          [providers.codex.prices.\"gpt-6.1-sol\"]\ninput = 1250000\noutput = 10000000\n",
         toml_str(&clis.codex.display().to_string()),
         args.join(", ")
@@ -224,9 +226,11 @@ fn cross_model_review_with_codex_asks_the_other_codex_model() {
     let server =
         MockServer::start(Script::write_file("hello.txt", CONTENT).with_text(APPROVE)).unwrap();
     let args: Vec<String> = server.codex_args().iter().map(|a| toml_str(a)).collect();
+    // The mock model provider's `env_key`: a variable the worker's
+    // allow-list withholds unless vnx.toml names it.
     let toml = format!(
         "[run]\nprovider = \"codex\"\nmodel = \"gpt-6.1-sol\"\ntimeout = \"3m\"\ncross_review = true\n\n\
-         [retry]\nmax_retries = 0\n\n[providers.codex]\nbinary = {}\nextra_args = [{}]\n",
+         [retry]\nmax_retries = 0\n\n[worker]\npass_env = [\"MOCK_API_KEY\"]\n\n[providers.codex]\nbinary = {}\nextra_args = [{}]\n",
         toml_str(&clis.codex.display().to_string()),
         args.join(", ")
     );
