@@ -4,7 +4,7 @@
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use ssh_key::{PrivateKey, PublicKey, SshSig};
@@ -168,6 +168,37 @@ impl SigningKey {
         fingerprint(&self.public)
     }
 
+    /// The signature made without a process, for the common case where
+    /// starting ssh-keygen would cost more than signing: an unencrypted
+    /// ed25519 private key file, signed with `ssh-keygen` itself as the
+    /// program (a `gpg.ssh.program` of the user's own is always run).
+    /// `None`: let ssh-keygen sign (agent, passphrase, FIDO, other
+    /// algorithms, anything unexpected). The bytes are the same SSHSIG that
+    /// `ssh-keygen -Y sign` writes (ed25519 signatures are deterministic).
+    fn sign_in_process(&self, message: &[u8], namespace: &str) -> Option<String> {
+        let KeySource::PrivateFile(path) = &self.source else {
+            return None;
+        };
+        if self.encrypted || self.program != Path::new("ssh-keygen") {
+            return None;
+        }
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .ok()?
+            .take(64 * 1024)
+            .read_to_string(&mut text)
+            .ok()?;
+        let key = PrivateKey::from_openssh(&text).ok()?;
+        if key.is_encrypted()
+            || key.algorithm() != ssh_key::Algorithm::Ed25519
+            || key.public_key().key_data() != self.public.key_data()
+        {
+            return None;
+        }
+        let sig = SshSig::sign(&key, namespace, ssh_key::HashAlg::Sha512, message).ok()?;
+        sig.to_pem(ssh_key::LineEnding::LF).ok()
+    }
+
     /// Signs `message` in `namespace` and returns the armored SSHSIG
     /// (`-----BEGIN SSH SIGNATURE-----…`, as ssh-keygen printed it).
     ///
@@ -196,6 +227,9 @@ impl SigningKey {
                 namespace: namespace.to_owned(),
                 reason: "SSHSIG namespaces must not be empty",
             });
+        }
+        if let Some(armored) = self.sign_in_process(message, namespace) {
+            return Ok(armored);
         }
         // Kept alive until ssh-keygen has finished with it.
         let mut literal_file = None;

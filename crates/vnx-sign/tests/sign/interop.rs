@@ -230,3 +230,24 @@ fn a_missing_program_and_an_empty_namespace_are_clear_errors() {
     assert!(matches!(err, SignError::Spawn { .. }), "{err:?}");
     assert!(err.to_string().contains("no-such-ssh-keygen"), "{err}");
 }
+
+/// An unencrypted ed25519 key file is signed in-process (no ssh-keygen
+/// start per dispatch); ed25519 is deterministic, so the armored SSHSIG is
+/// byte for byte what `ssh-keygen -Y sign` writes for the same key.
+#[test]
+fn an_ed25519_key_file_signs_in_process_exactly_as_ssh_keygen() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = keygen(dir.path(), "ed25519", "id");
+    let key = SigningKey::from_spec(pair.private.to_str().unwrap()).unwrap();
+    for namespace in [LEDGER_NAMESPACE, APPROVAL_NAMESPACE] {
+        let ours = key.sign(MESSAGE, namespace).unwrap();
+        let theirs = ssh_keygen_sign(&pair.private, namespace, MESSAGE);
+        assert_eq!(ours.trim_end(), theirs.trim_end(), "{namespace}");
+    }
+    // A program of the user's own (git's gpg.ssh.program) is still run.
+    let fake = dir.path().join("not-ssh-keygen");
+    std::fs::write(&fake, "#!/bin/sh\necho refused >&2\nexit 3\n").unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let custom = key.clone().with_program(&fake);
+    assert!(custom.sign(MESSAGE, LEDGER_NAMESPACE).is_err());
+}
