@@ -78,16 +78,12 @@ fn cargo_test_command_gate_on_a_real_crate() {
         "{ctx}"
     );
     assert_eq!(r["git"]["base"], base.as_str());
-    // The receipt commit holds only the ledger: nothing cargo left behind.
+    // The receipt commit holds only the ledger (the segment and its
+    // signature): nothing cargo left behind.
     let branch = format!("vnx/{id}");
     let files = sb.git(&["show", "--name-only", "--format=", &branch]);
-    assert_eq!(
-        files,
-        format!(
-            "ledger/{}",
-            vnx_ledger::default_segment_name(WRITER, &branch)
-        )
-    );
+    let segment = vnx_ledger::default_segment_name(WRITER, &branch);
+    assert_eq!(files, format!("ledger/{segment}\nledger/{segment}.sig"));
 
     // A failing test: the command gate fails, and so does the dispatch.
     let bad = "#[test]\nfn adds() {\n    assert_eq!(tiny::add(1, 1), 3);\n}\n";
