@@ -182,6 +182,20 @@ fn the_honest_workflow_passes_and_leaves_git_status_clean() {
     assert!(kinds.contains(&"ledger_only"), "{kinds:?}");
     let text = all(&gate(&sb, &base, "text"));
     assert!(text.contains("vnx gate: pass"), "{text}");
+    // The merged receipts are listed as signed by their writer; the local
+    // journal's copies as local.
+    let list = all(&vnx(&sb, &["receipts", "list", "--json"]));
+    let signers: Vec<String> = list
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|r| r["dispatch_id"] == id1)
+        .map(|r| r["signed_by"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(signers.len(), 2, "{list}");
+    assert!(
+        signers.contains(&WRITER.to_owned()) && signers.contains(&"local".to_owned()),
+        "{list}"
+    );
     assert!(text.contains("0 not covered"), "{text}");
 }
 
@@ -282,6 +296,15 @@ fn forged_receipts_are_unauthenticated_even_when_the_branch_adds_their_key() {
         text.contains("not listed") || text.contains("allowed_signers"),
         "{text}"
     );
+
+    // `vnx receipts list` does not present the forged receipt as vouched for.
+    let list = all(&vnx(&sb, &["receipts", "list", "--json"]));
+    let row: Value = list
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|r| r["dispatch_id"] == "d-forged")
+        .unwrap();
+    assert_eq!(row["signed_by"], "unsigned", "{list}");
 
     // Adding the forger's key to allowed_signers on the same branch changes nothing.
     let mut signers = std::fs::read_to_string(sb.repo.join("ledger/allowed_signers")).unwrap();

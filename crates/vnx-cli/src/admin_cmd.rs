@@ -329,6 +329,68 @@ pub(crate) fn lookup_receipt<'a>(
     }
 }
 
+/// Who vouches for each listed receipt, under the working tree's
+/// `allowed_signers` beside its segment: the signer's principal, `local`
+/// for the journal's records (never committed, never signed), `unsigned`
+/// otherwise — a receipt anyone could have appended, which `vnx gate
+/// --base` does not believe.
+struct Signatures {
+    /// Segment path → (principal, records its signature vouches for).
+    vouched: std::collections::HashMap<PathBuf, (String, u64)>,
+}
+
+impl Signatures {
+    fn of(receipts: &[StoredRecord]) -> Signatures {
+        let now = chrono::Utc::now().timestamp();
+        let mut vouched = std::collections::HashMap::new();
+        let mut seen = std::collections::HashSet::new();
+        for path in receipts.iter().map(|r| r.path.clone()) {
+            if !seen.insert(path.clone()) {
+                continue;
+            }
+            let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+                continue;
+            };
+            let name = name.to_string_lossy();
+            let Ok(signers) =
+                vnx_sign::AllowedSigners::load(&dir.join(vnx_gate::ALLOWED_SIGNERS_FILE))
+            else {
+                continue;
+            };
+            let (Ok(manifest), Ok(lines)) =
+                (vnx_ledger::store::read_manifest(dir), read_segment(&path))
+            else {
+                continue;
+            };
+            let hashes: Vec<String> = lines
+                .iter()
+                .map(|l| l.as_ref().map(|r| r.hash.clone()).unwrap_or_default())
+                .collect();
+            if let vnx_gate::SegmentTrust::Signed {
+                principal, records, ..
+            } = vnx_gate::segment_trust(dir, &name, &manifest.ledger_id, &hashes, &signers, now)
+            {
+                vouched.insert(path, (principal, records));
+            }
+        }
+        Signatures { vouched }
+    }
+
+    fn cell(&self, receipt: &StoredRecord) -> String {
+        match self.vouched.get(&receipt.path) {
+            Some((principal, records)) if receipt.line <= *records => principal.clone(),
+            _ if receipt
+                .path
+                .parent()
+                .is_some_and(|d| d.ends_with(vnx_core::pipeline::JOURNAL_DIR)) =>
+            {
+                "local".to_owned()
+            }
+            _ => "unsigned".to_owned(),
+        }
+    }
+}
+
 /// The approval column: `-` when not required, else the state.
 fn approval_cell(receipt: &StoredRecord, approvals: &Approvals) -> String {
     match approvals.state_of(receipt) {
@@ -352,12 +414,13 @@ pub fn receipts(command: &ReceiptsCommand) -> Result<Outcome> {
             awaiting_approval,
         } => {
             let (receipts, approvals) = receipts_in(ledger.as_deref())?;
+            let signed = Signatures::of(&receipts);
             let mut out = std::io::stdout().lock();
             if !json {
                 writeln!(
                     out,
-                    "{:<24} {:<28} {:<11} {:<22} {:>10} {:>10}  approval",
-                    "time", "dispatch", "status", "provider/model", "tokens", "cost"
+                    "{:<24} {:<28} {:<11} {:<22} {:>10} {:>10}  {:<20} approval",
+                    "time", "dispatch", "status", "provider/model", "tokens", "cost", "signed by"
                 )?;
             }
             for r in receipts
@@ -380,18 +443,19 @@ pub fn receipts(command: &ReceiptsCommand) -> Result<Outcome> {
                     let v = json!({"ts": r.ts, "dispatch_id": s("dispatch_id"), "status": s("status"), "skill": b["skill"],
                         "provider": s("provider"), "model": b["model"], "tokens": tokens, "cost_usd_micros": cost,
                         "hash": r.hash, "segment": r.path, "line": r.line, "approval": approvals.state_of(r),
-                        "awaiting_approval": approvals.awaits_approval(r)});
+                        "awaiting_approval": approvals.awaits_approval(r), "signed_by": signed.cell(r)});
                     writeln!(out, "{v}")?;
                 } else {
                     writeln!(
                         out,
-                        "{:<24} {:<28} {:<11} {:<22} {:>10} {:>10}  {}",
+                        "{:<24} {:<28} {:<11} {:<22} {:>10} {:>10}  {:<20} {}",
                         r.ts,
                         escape(&s("dispatch_id")),
                         s("status"),
                         escape(&format!("{}/{}", s("provider"), s("model"))),
                         tokens,
                         usd(cost),
+                        escape(&signed.cell(r)),
                         escape(&approval_cell(r, &approvals))
                     )?;
                 }

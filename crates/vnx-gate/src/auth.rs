@@ -126,7 +126,13 @@ pub(crate) fn authenticate(
             .collect();
         let total = lines.len() as u64;
         let base_records = base.segments.get(&name).map_or(0, |b| count_lines(b));
-        let verdict = segment_trust(dir, &name, &ledger_id, &hashes, trust, now);
+        let verdict = match segment_trust(dir, &name, &ledger_id, &hashes, &trust.signers, now) {
+            // Where nobody is trusted, say so with the reason.
+            SegmentTrust::Invalid { reason } => SegmentTrust::Invalid {
+                reason: format!("{reason}{}", trust.no_signers_hint()),
+            },
+            other => other,
+        };
         let signed = match &verdict {
             SegmentTrust::Signed { records, .. } => *records,
             _ => 0,
@@ -187,12 +193,14 @@ pub(crate) fn authenticate(
     Ok(auth)
 }
 
-fn segment_trust(
+/// What vouches for segment `name` of the ledger at `dir` (id `ledger_id`,
+/// stored line hashes `hashes`), under `signers` at `now` (unix seconds).
+pub fn segment_trust(
     dir: &Path,
     name: &str,
     ledger_id: &str,
     hashes: &[String],
-    trust: &Trust,
+    signers: &vnx_sign::AllowedSigners,
     now: i64,
 ) -> SegmentTrust {
     let sig = match SegmentSignature::read(dir, name) {
@@ -211,7 +219,7 @@ fn segment_trust(
         sig.head.message().as_bytes(),
         &sig.armored,
         vnx_sign::LEDGER_NAMESPACE,
-        &trust.signers,
+        signers,
         now,
     ) {
         Ok(signer) => SegmentTrust::Signed {
@@ -220,7 +228,7 @@ fn segment_trust(
             records: sig.head.records,
         },
         Err(e) => SegmentTrust::Invalid {
-            reason: format!("{e}{}", trust.no_signers_hint()),
+            reason: e.to_string(),
         },
     }
 }

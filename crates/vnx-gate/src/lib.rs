@@ -40,7 +40,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use vnx_ledger::gate::{Block, BlockReason, GateReport};
 
-pub use auth::{SegmentAuth, SegmentTrust};
+pub use auth::{SegmentAuth, SegmentTrust, segment_trust};
 pub use coverage::{CommitVerdict, Coverage, CoveredBy};
 pub use error::GateError;
 pub use trust::Trust;

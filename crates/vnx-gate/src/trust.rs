@@ -102,13 +102,18 @@ impl Trust {
     /// Why a signature by nobody in particular cannot be trusted, for block
     /// details: names the file and what to do.
     pub fn no_signers_hint(&self) -> String {
-        if self.has_signers_file {
-            String::new()
-        } else {
+        if !self.has_signers_file {
             format!(
                 "; there is no {}: add one (`vnx doctor` prints your line) in a commit of its own and merge it first",
                 self.source
             )
+        } else if self.signers.is_empty() {
+            format!(
+                "; {} lists no key: add one line per person or CI key (`vnx doctor` prints yours) in a commit of its own and merge it first",
+                self.source
+            )
+        } else {
+            String::new()
         }
     }
 
