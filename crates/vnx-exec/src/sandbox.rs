@@ -61,21 +61,7 @@ impl Sandbox {
     /// working directory are unchanged (bwrap passes its environment on
     /// and starts the program in `inv.cwd`).
     pub fn wrap(&self, inv: Invocation) -> Invocation {
-        let mut args: Vec<String> = [
-            "--die-with-parent",
-            "--unshare-pid",
-            "--ro-bind",
-            "/",
-            "/",
-            "--dev-bind",
-            "/dev",
-            "/dev",
-            "--proc",
-            "/proc",
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
+        let mut args: Vec<String> = BASE_ARGS.iter().map(|s| (*s).to_owned()).collect();
         for (path, access) in &self.mounts {
             let flag = match access {
                 Access::ReadOnly => "--ro-bind-try",
@@ -127,20 +113,8 @@ pub fn support(path_var: Option<&OsStr>) -> Support {
         );
     };
     let probe = std::process::Command::new(&bwrap)
-        .args([
-            "--die-with-parent",
-            "--unshare-pid",
-            "--ro-bind",
-            "/",
-            "/",
-            "--dev-bind",
-            "/dev",
-            "/dev",
-            "--proc",
-            "/proc",
-            "--",
-            "true",
-        ])
+        .args(BASE_ARGS)
+        .args(["--", "true"])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -187,6 +161,22 @@ pub fn default_writable(
         .unwrap_or_default();
     (temp, state)
 }
+
+/// bwrap's arguments for every sandbox, before the mounts: a read-only view
+/// of `/`, devices and a fresh `/proc` in its own pid namespace, dying with
+/// vnx. [`support`] probes exactly these, so "supported" means `wrap` works.
+const BASE_ARGS: [&str; 10] = [
+    "--die-with-parent",
+    "--unshare-pid",
+    "--ro-bind",
+    "/",
+    "/",
+    "--dev-bind",
+    "/dev",
+    "/dev",
+    "--proc",
+    "/proc",
+];
 
 #[cfg(test)]
 mod tests {
