@@ -173,33 +173,3 @@ fn ledger_rel(repo: &Path, ledger_dir: &Path) -> Result<String, GateError> {
     let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
     Ok(parts.ok_or_else(outside)?.join("/"))
 }
-
-/// Whether `name` matches an OpenSSH-style pattern list entry: `*` any run,
-/// `?` one character.
-pub(crate) fn wildcard(pattern: &str, name: &str) -> bool {
-    fn go(p: &[char], n: &[char]) -> bool {
-        match p.split_first() {
-            None => n.is_empty(),
-            Some(('*', rest)) => (0..=n.len()).any(|i| go(rest, &n[i..])),
-            Some(('?', rest)) => !n.is_empty() && go(rest, &n[1..]),
-            Some((c, rest)) => n.first() == Some(c) && go(rest, &n[1..]),
-        }
-    }
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    go(&p, &n)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::wildcard;
-
-    #[test]
-    fn wildcards_match_as_openssh_patterns() {
-        assert!(wildcard("*@example.com", "ada@example.com"));
-        assert!(wildcard("a?a", "ada"));
-        assert!(!wildcard("a?a", "adda"));
-        assert!(!wildcard("*@example.com", "ada@example.org"));
-        assert!(wildcard("lead", "lead"));
-    }
-}

@@ -120,10 +120,11 @@ impl Trust {
     /// Whether `signer`'s approvals count under `[merge_gate] approvers`.
     pub fn approver_allowed(&self, signer: &Signer) -> bool {
         self.approvers.is_empty()
-            || signer
-                .principals
-                .iter()
-                .any(|p| self.approvers.iter().any(|a| crate::wildcard(a, p)))
+            || signer.principals.iter().any(|p| {
+                self.approvers
+                    .iter()
+                    .any(|a| vnx_sign::pattern_matches(p, a))
+            })
     }
 
     /// The base's allowed-signers bytes in a temporary file, for `git
@@ -155,4 +156,48 @@ pub fn base_ledger(repo: &Path, base: &str, ledger_rel: &str) -> Result<BaseLedg
         }
     }
     Ok(ledger)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trust(approvers: &[&str]) -> Trust {
+        Trust {
+            signers: AllowedSigners::default(),
+            signers_text: Vec::new(),
+            has_signers_file: true,
+            source: "ledger/allowed_signers at 000000000000".into(),
+            coverage: true,
+            approvers: approvers.iter().map(|a| (*a).to_owned()).collect(),
+            problems: Vec::new(),
+        }
+    }
+
+    fn signer(principals: &[&str]) -> Signer {
+        Signer {
+            principals: principals.iter().map(|p| (*p).to_owned()).collect(),
+            fingerprint: "SHA256:x".into(),
+            algorithm: "ssh-ed25519".into(),
+            public_key: "ssh-ed25519 AAAA".into(),
+        }
+    }
+
+    #[test]
+    fn approvers_are_principal_patterns_and_empty_allows_any_signer() {
+        assert!(trust(&[]).approver_allowed(&signer(&["bob@x"])));
+        let leads = trust(&["alice@example.com", "*@leads.example.com"]);
+        assert!(leads.approver_allowed(&signer(&["alice@example.com"])));
+        assert!(leads.approver_allowed(&signer(&["bob@x", "carol@leads.example.com"])));
+        assert!(!leads.approver_allowed(&signer(&["bob@example.com"])));
+        assert!(!leads.approver_allowed(&signer(&["alice@example.com.evil"])));
+    }
+
+    #[test]
+    fn the_hint_names_a_missing_or_empty_allowed_signers() {
+        let mut t = trust(&[]);
+        assert!(t.no_signers_hint().contains("lists no key"));
+        t.has_signers_file = false;
+        assert!(t.no_signers_hint().contains("there is no"));
+    }
 }

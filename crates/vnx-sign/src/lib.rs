@@ -24,6 +24,12 @@ mod allowed;
 mod error;
 mod key;
 mod pattern;
+
+/// Whether `name` matches an OpenSSH pattern (`*` any run, `?` one
+/// character), as `ssh_config(5)` "PATTERNS" and allowed_signers principals use them.
+pub fn pattern_matches(name: &str, pattern: &str) -> bool {
+    pattern::matches(name, pattern)
+}
 mod ssh;
 mod verify;
 
