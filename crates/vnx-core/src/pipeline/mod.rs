@@ -537,11 +537,36 @@ fn open_journal(dir: &Path, ledger_dir: &Path) -> Result<Ledger, PipelineError> 
     let manifest = dir.join(vnx_ledger::store::MANIFEST_FILE);
     if !manifest.exists() {
         std::fs::create_dir_all(dir).map_err(PipelineError::io("creating", dir))?;
-        let ignore = dir.join(".gitignore");
-        std::fs::write(&ignore, "# vnx's local journal of dispatches\n*\n")
-            .map_err(PipelineError::io("writing", &ignore))?;
-        std::fs::copy(ledger_dir.join(vnx_ledger::store::MANIFEST_FILE), &manifest)
-            .map_err(PipelineError::io("copying ledger.json to", &manifest))?;
+        // Parallel dispatches of a batch may all create it: each writes a
+        // complete file of its own and links it into place, so nobody ever
+        // reads a half-written manifest (the first link wins, the rest fail
+        // with "exists", which is fine: the bytes are the same).
+        let tmp = dir.join(format!(
+            ".journal-{}-{}.tmp",
+            std::process::id(),
+            new_dispatch_id()
+        ));
+        let result = std::fs::read(ledger_dir.join(vnx_ledger::store::MANIFEST_FILE))
+            .and_then(|bytes| std::fs::write(&tmp, bytes))
+            .and_then(|()| {
+                std::fs::write(
+                    tmp.with_extension("ignore"),
+                    "# vnx's local journal of dispatches\n*\n",
+                )
+            })
+            .and_then(|()| {
+                let _ = std::fs::hard_link(tmp.with_extension("ignore"), dir.join(".gitignore"));
+                match std::fs::hard_link(&tmp, &manifest) {
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+                    other => other,
+                }
+            });
+        let _ = std::fs::remove_file(&tmp);
+        let _ = std::fs::remove_file(tmp.with_extension("ignore"));
+        result.map_err(PipelineError::io(
+            "creating the journal's ledger.json in",
+            dir,
+        ))?;
     }
     Ledger::open(dir).map_err(PipelineError::ledger(dir))
 }
